@@ -1,0 +1,13 @@
+from django.urls import path
+
+from opsknight.api import views
+
+urlpatterns = [
+    path("whoami", views.whoami, name="api-whoami"),
+    path("organizations/<slug:org_slug>/api-keys", views.api_keys, name="api-keys"),
+    path(
+        "organizations/<slug:org_slug>/api-keys/<int:key_id>",
+        views.api_key_detail,
+        name="api-key-detail",
+    ),
+]

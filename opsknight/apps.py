@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "opsknight"
+    label = "opsknight"
+    verbose_name = "OpsKnight core"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from opsknight import metrics
+
+        metrics.register_collectors()

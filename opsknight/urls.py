@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from opsknight import views
+
+admin.site.site_header = "OpsKnight administration"
+admin.site.site_title = "OpsKnight admin"
+admin.site.index_title = "Configuration"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("opsknight.api.urls")),
+]
