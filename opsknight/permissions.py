@@ -130,8 +130,12 @@ def role_allows(role: Role | str | None, action: Action) -> bool:
     return action in ROLE_ACTIONS[Role(role)]
 
 
+_SCOPE_BY_VALUE: dict[str, Scope] = {scope.value: scope for scope in Scope}
+
+
 def scopes_allow(scopes: list[str], action: Action) -> bool:
-    return any(action in SCOPE_ACTIONS.get(Scope(s), ()) for s in scopes if s in Scope)
+    """Unknown scope strings (say, from a newer version's key) grant nothing."""
+    return any(action in SCOPE_ACTIONS[_SCOPE_BY_VALUE[s]] for s in scopes if s in _SCOPE_BY_VALUE)
 
 
 def roles_that_may(action: Action) -> set[Role]:
