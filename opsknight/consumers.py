@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -12,6 +14,7 @@ from opsknight.selectors import user_organization_ids
 
 # Application close codes (4000-4999): the browser can tell "log in again" from "retry".
 CLOSE_UNAUTHENTICATED = 4401
+LISTENER_WAIT_SECONDS = 5
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -32,7 +35,17 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        await self.send_json({"type": "hello", "organizations": org_ids})
+        # "hello" promises that changes committed from now on reach this socket, so wait
+        # (briefly) for the process's LISTEN to be in place before saying it.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(realtime.listener.listening.wait(), LISTENER_WAIT_SECONDS)
+        await self.send_json(
+            {
+                "type": "hello",
+                "organizations": org_ids,
+                "live": realtime.listener.listening.is_set(),
+            }
+        )
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":

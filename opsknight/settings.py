@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from urllib.parse import unquote
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -68,6 +69,8 @@ USE_I18N = True
 # --- Database ----------------------------------------------------------------------------
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db_url("DATABASE_URL")}
+    # A Unix-socket directory may be given percent-encoded as the host (postgres://u@%2Frun%2Fpg/db).
+    DATABASES["default"]["HOST"] = unquote(str(DATABASES["default"].get("HOST") or ""))
     EMBEDDED_DATABASE = False
 elif PRODUCTION:
     raise ImproperlyConfigured(

@@ -1,0 +1,121 @@
+"""The operator's commands: clear messages for bad configuration, and `runall` end to end."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from opsknight.models import Organization, User
+from tests.processes import free_port, manage, running
+
+PROD_KEY = "k" * 40
+
+
+def _assert_clean_error(result, *phrases: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    for phrase in phrases:
+        assert phrase in result.stderr, result.stderr
+
+
+@pytest.mark.django_db
+def test_production_without_secret_key_says_so():
+    result = manage("check", OPSKNIGHT_ENV="production", SECRET_KEY="")
+    assert result.returncode == 2
+    _assert_clean_error(result, "configuration error", "SECRET_KEY is required")
+
+
+@pytest.mark.django_db
+def test_production_with_a_short_secret_key_says_so():
+    result = manage("check", OPSKNIGHT_ENV="production", SECRET_KEY="short")
+    _assert_clean_error(result, "SECRET_KEY must be at least 32 characters")
+
+
+@pytest.mark.django_db
+def test_production_without_database_url_says_so():
+    result = manage("check", OPSKNIGHT_ENV="production", SECRET_KEY=PROD_KEY, DATABASE_URL="")
+    _assert_clean_error(result, "DATABASE_URL is required")
+
+
+@pytest.mark.django_db
+def test_unknown_mode_says_so():
+    result = manage("check", OPSKNIGHT_ENV="staging")
+    _assert_clean_error(result, "OPSKNIGHT_ENV must be 'development' or 'production'")
+
+
+@pytest.mark.django_db
+def test_unreachable_database_says_so():
+    result = manage("runall", "--no-demo", DATABASE_URL="postgres://u:p@127.0.0.1:1/nowhere")
+    _assert_clean_error(result, "cannot reach the database (DATABASE_URL)")
+
+
+@pytest.mark.django_db
+def test_port_in_use_says_so():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = manage("runall", "--no-demo", "--port", str(port))
+    _assert_clean_error(result, f"cannot listen on 127.0.0.1:{port}", f"PORT={port + 1}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_is_idempotent_and_prints_a_working_login():
+    first = manage("seed_demo")
+    second = manage("seed_demo")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    login_line = next(line for line in first.stdout.splitlines() if line.startswith("Login:"))
+    email, password = login_line.removeprefix("Login: ").split(" / ")
+    user = User.objects.get(email=email)
+    assert user.check_password(password)
+    assert user.is_superuser
+    org = Organization.objects.get(slug="acme")
+    assert org.memberships.count() == 5
+    assert org.teams.get().name == "Platform"
+    assert org.services.get().name == "Checkout API"
+
+
+def _get_json(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runall_serves_web_and_worker_and_stops_both_on_ctrl_c():
+    port = free_port()
+    argv = [sys.executable, "manage.py", "runall", "--port", str(port)]
+    with running(argv) as process:
+        deadline, status, body = time.monotonic() + 60, 0, {}
+        while time.monotonic() < deadline and status != 200:
+            assert process.poll() is None, process.stdout.read()
+            try:
+                status, body = _get_json(f"http://127.0.0.1:{port}/readyz")
+            except OSError:
+                pass
+            time.sleep(0.3)
+        assert status == 200, body
+        assert body["checks"]["worker"]["alive"] == 1
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/") as page:  # noqa: S310
+            assert b"Sign In" in page.read()
+
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=20)
+    assert process.returncode == 0, output
+    assert f"OpsKnight is running at http://localhost:{port}/" in output
+    assert "Login: admin@example.com / " in output
+    assert "web    | " in output
+    assert "worker | " in output
+    assert output.rstrip().endswith("OpsKnight stopped.")
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)  # noqa: S310
