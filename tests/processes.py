@@ -95,7 +95,7 @@ def wait_for_http(url: str, process: subprocess.Popen[str], timeout: float = 30)
             output = process.stdout.read() if process.stdout else ""
             raise AssertionError(f"process exited with {process.returncode}:\n{output}")
         try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback test server
+            with urllib.request.urlopen(url, timeout=1):
                 return
         except OSError:
             time.sleep(0.1)

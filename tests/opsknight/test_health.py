@@ -48,7 +48,8 @@ def test_metrics_reports_queue_depth_and_workers(client):
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO procrastinate_jobs (queue_name, task_name, args) "
-            "VALUES ('escalation', 'escalation.step', '{}'), ('escalation', 'escalation.step', '{}')"
+            "VALUES ('escalation', 'escalation.step', '{}'), "
+            "('escalation', 'escalation.step', '{}')"
         )
     response = client.get("/metrics")
     assert response.status_code == 200
