@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
@@ -99,10 +100,8 @@ def test_runall_serves_web_and_worker_and_stops_both_on_ctrl_c():
         deadline, status, body = time.monotonic() + 60, 0, {}
         while time.monotonic() < deadline and status != 200:
             assert process.poll() is None, process.stdout.read()
-            try:
+            with contextlib.suppress(OSError):
                 status, body = _get_json(f"http://127.0.0.1:{port}/readyz")
-            except OSError:
-                pass
             time.sleep(0.3)
         assert status == 200, body
         assert body["checks"]["worker"]["alive"] == 1
