@@ -36,8 +36,11 @@ DEBUG = env.bool("DEBUG", default=not PRODUCTION)
 def _secret_key() -> str:
     key = env.str("SECRET_KEY", default="")
     if key:
-        if PRODUCTION and len(key) < 32:
-            raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters in production.")
+        if PRODUCTION and (len(key) < 50 or len(set(key)) < 5):
+            # Django's own deployment check (security.W009) asks for the same.
+            raise ImproperlyConfigured(
+                "SECRET_KEY must be at least 50 characters with 5 distinct ones in production."
+            )
         return key
     if PRODUCTION:
         raise ImproperlyConfigured(
@@ -200,7 +203,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 _https = BASE_URL.startswith("https://")
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION or _https)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION or _https)
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION and _https)
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https")
     if env.bool("TRUST_X_FORWARDED_PROTO", default=False)
@@ -208,6 +211,9 @@ SECURE_PROXY_SSL_HEADER = (
 )
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
+# Preloading binds the whole domain for years: the domain owner's decision, so opt-in.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=512 * 1024)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -16,7 +16,7 @@ import pytest
 from opsknight.models import Organization, User
 from tests.processes import free_port, manage, running
 
-PROD_KEY = "k" * 40
+PROD_KEY = "a-long-random-production-secret-key-0123456789-abcdefgh"
 
 
 def _assert_clean_error(result, *phrases: str) -> None:
@@ -36,7 +36,7 @@ def test_production_without_secret_key_says_so():
 @pytest.mark.django_db
 def test_production_with_a_short_secret_key_says_so():
     result = manage("check", OPSKNIGHT_ENV="production", SECRET_KEY="short")
-    _assert_clean_error(result, "SECRET_KEY must be at least 32 characters")
+    _assert_clean_error(result, "SECRET_KEY must be at least 50 characters")
 
 
 @pytest.mark.django_db
@@ -49,6 +49,21 @@ def test_production_without_database_url_says_so():
 def test_unknown_mode_says_so():
     result = manage("check", OPSKNIGHT_ENV="staging")
     _assert_clean_error(result, "OPSKNIGHT_ENV must be 'development' or 'production'")
+
+
+@pytest.mark.django_db
+def test_production_settings_pass_djangos_deployment_checklist():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        OPSKNIGHT_ENV="production",
+        SECRET_KEY=PROD_KEY,
+        ALLOWED_HOSTS="oncall.example.com",
+        BASE_URL="https://oncall.example.com",
+    )
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.django_db
