@@ -12,8 +12,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from opsknight.models import APIKey, AuditEvent, Membership, Organization, User
+from opsknight.models import APIKey, AuditEvent, Membership, Organization, Role, User
 from opsknight.permissions import SCOPE_CHOICES
+from opsknight.selectors import is_only_owner
 from opsknight.services import (
     OwnerRequiredError,
     api_key_create,
@@ -80,8 +81,26 @@ class UserAdmin(DjangoUserAdmin):
     inlines = [MembershipInline]
 
 
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["user", "organization", "role"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        # self.instance still holds the stored role here: Django applies the form after clean().
+        if (
+            self.instance.pk
+            and cleaned.get("role") != Role.OWNER
+            and is_only_owner(membership=self.instance)
+        ):
+            raise forms.ValidationError("An organization must keep at least one owner.")
+        return cleaned
+
+
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    form = MembershipForm
     list_display = ["user", "organization", "role", "created_at"]
     list_filter = ["role", "organization"]
     search_fields = ["user__email", "organization__name"]
@@ -99,6 +118,11 @@ class MembershipAdmin(admin.ModelAdmin):
             self.message_user(request, exc.messages[0], messages.ERROR)
             return
         obj.pk = saved.pk
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and is_only_owner(membership=obj):
+            return False
+        return super().has_delete_permission(request, obj)
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
         try:

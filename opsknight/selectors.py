@@ -21,6 +21,18 @@ def membership_role(*, user: User, organization_id: int) -> Role | None:
     return Role(role) if role else None
 
 
+def is_only_owner(*, membership: Membership) -> bool:
+    """Is this the organization's last owner? (Removing or demoting it is refused.)"""
+    return (
+        membership.role == Role.OWNER
+        and not Membership.objects.filter(
+            organization_id=membership.organization_id, role=Role.OWNER
+        )
+        .exclude(pk=membership.pk)
+        .exists()
+    )
+
+
 def user_organizations(*, user: User) -> QuerySet[Organization]:
     return Organization.objects.filter(memberships__user=user, is_active=True).order_by("name")
 

