@@ -217,6 +217,8 @@ SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=512 * 1024)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Fernet keys, newest first; unset: derived from SECRET_KEY (see opsknight/crypto.py).
+ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])
 
 # --- API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

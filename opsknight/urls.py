@@ -15,4 +15,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("opsknight.api.urls")),
+    path("incidents/", include("incidents.urls")),
+    path("", include("integrations.urls")),
 ]

@@ -1,0 +1,239 @@
+"""From a normalized event to an incident: the hot path every alert takes (DESIGN.md §3).
+
+One transaction per event. Dedup is exact under concurrency without serializing requests on
+one row: the partial unique index allows one open incident per (service, dedup key); a new one
+is inserted with ON CONFLICT DO NOTHING, and a loser of that race attaches to the winner.
+Attaching an alert takes only a KEY SHARE lock on the incident (the same lock its foreign key
+takes), so concurrent alerts for one incident never wait on each other; lifecycle changes take
+FOR UPDATE and therefore wait for them, so an alert can never land on an incident that was
+resolved under its feet. No counter is updated per alert: the count is a query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from incidents import events, services
+from incidents.models import (
+    DEDUP_KEY_MAX_LENGTH,
+    Alert,
+    AlertAction,
+    EventKind,
+    Incident,
+    Service,
+    Severity,
+    Status,
+    Urgency,
+)
+from incidents.numbering import next_incident_number
+from opsknight.actors import Actor
+from opsknight.events import publish
+
+# A resolve that arrives before its trigger (out of order) is remembered this long.
+EARLY_RESOLVE_WINDOW = timedelta(minutes=5)
+SEVERITY_URGENCY = {
+    Severity.CRITICAL: Urgency.HIGH,
+    Severity.ERROR: Urgency.MEDIUM,
+    Severity.WARNING: Urgency.MEDIUM,
+    Severity.INFO: Urgency.LOW,
+}
+
+
+@dataclass(frozen=True)
+class NormalizedEvent:
+    """What every integration turns its provider's payload into."""
+
+    action: AlertAction
+    dedup_key: str | None = None
+    summary: str = ""
+    severity: Severity = Severity.CRITICAL
+    source: str = ""
+    description: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    images: list[dict[str, Any]] = field(default_factory=list)
+    occurred_at: datetime | None = None
+    urgency: Urgency | None = None  # overrides the severity mapping (e.g. Opsgenie priority)
+    priority: str = ""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcome: str  # triggered | deduplicated | acknowledged | resolved | ignored | recorded
+    dedup_key: str
+    alert: Alert
+    incident: Incident | None = None
+
+
+def normalize_dedup_key(key: str) -> str:
+    """Keys longer than we store keep their identity: a prefix plus a hash of the whole."""
+    if len(key) <= DEDUP_KEY_MAX_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"{key[: DEDUP_KEY_MAX_LENGTH - 33]}~{digest}"
+
+
+@transaction.atomic
+def ingest(
+    *,
+    service: Service,
+    event: NormalizedEvent,
+    payload: Any,
+    integration_id: int | None = None,
+    integration_kind: str = "",
+    actor: Actor | None = None,
+) -> IngestResult:
+    """Record the event and apply it. A return means it is committed with its effects."""
+    actor = actor or Actor.for_integration(integration_kind or "events")
+    if event.action == AlertAction.TRIGGER:
+        key = normalize_dedup_key(event.dedup_key or uuid.uuid4().hex)
+    else:
+        key = normalize_dedup_key(event.dedup_key or "")
+    alert = Alert(
+        organization_id=service.organization_id,
+        service=service,
+        integration_id=integration_id,
+        integration_kind=integration_kind,
+        action=event.action,
+        dedup_key=key,
+        summary=event.summary[:1024],
+        severity=event.severity if event.action == AlertAction.TRIGGER else "",
+        source=event.source[:255],
+        details=event.details,
+        links=event.links,
+        images=event.images,
+        payload=payload if isinstance(payload, dict | list) else {"body": payload},
+        occurred_at=event.occurred_at,
+    )
+    if event.action == AlertAction.CHANGE:
+        return _finish(alert, "recorded", None)
+    if event.action == AlertAction.TRIGGER:
+        return _trigger(service, event, alert, actor)
+    incident_id = _open_incident_id(service.pk, key)
+    if incident_id is None:
+        # Nothing open: an acknowledge is moot; a resolve is remembered for a late trigger.
+        return _finish(alert, "ignored", None)
+    if event.action == AlertAction.ACKNOWLEDGE:
+        result = services.acknowledge(incident_id=incident_id, actor=actor)
+        return _finish(alert, "acknowledged", result.incident)
+    result = services.resolve(incident_id=incident_id, actor=actor)
+    return _finish(alert, "resolved", result.incident)
+
+
+def _finish(alert: Alert, outcome: str, incident: Incident | None) -> IngestResult:
+    alert.outcome = outcome
+    alert.incident = incident
+    alert.save(force_insert=True)
+    return IngestResult(outcome=outcome, dedup_key=alert.dedup_key, alert=alert, incident=incident)
+
+
+def _open_incident_id(service_id: int, dedup_key: str) -> int | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM incidents_incident "
+            "WHERE service_id = %s AND dedup_key = %s AND status <> 'resolved' FOR KEY SHARE",
+            [service_id, dedup_key],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _trigger(service: Service, event: NormalizedEvent, alert: Alert, actor: Actor) -> IngestResult:
+    for _ in range(5):
+        incident_id = _open_incident_id(service.pk, alert.dedup_key)
+        if incident_id is not None:
+            return _finish(alert, "deduplicated", Incident(pk=incident_id))
+        if _resolved_early(service.pk, alert.dedup_key):
+            incident = _create_incident(service, event, alert, status=Status.RESOLVED)
+            services.record_event(incident, EventKind.TRIGGERED, actor, alert.summary)
+            services.record_event(
+                incident, EventKind.RESOLVED, actor, "its resolve arrived before the trigger"
+            )
+            _link_early_resolves(incident, service.pk, alert.dedup_key)
+            return _finish(alert, "resolved", incident)
+        incident = _create_incident(service, event, alert, status=Status.TRIGGERED)
+        if incident is not None:
+            services.record_event(incident, EventKind.TRIGGERED, actor, alert.summary)
+            publish(
+                events.IncidentTriggered(
+                    incident_id=incident.pk,
+                    organization_id=incident.organization_id,
+                    actor_id=actor.user_id,
+                    urgency=incident.urgency,
+                )
+            )
+            services.announce(incident)
+            return _finish(alert, "triggered", incident)
+        # Lost the race to a concurrent trigger with the same key: attach to its incident.
+    raise RuntimeError(f"could not settle dedup key {alert.dedup_key!r} after 5 attempts")
+
+
+def _resolved_early(service_id: int, dedup_key: str) -> bool:
+    return Alert.objects.filter(
+        service_id=service_id,
+        dedup_key=dedup_key,
+        incident__isnull=True,
+        action=AlertAction.RESOLVE,
+        received_at__gte=timezone.now() - EARLY_RESOLVE_WINDOW,
+    ).exists()
+
+
+def _link_early_resolves(incident: Incident, service_id: int, dedup_key: str) -> None:
+    Alert.objects.filter(
+        service_id=service_id,
+        dedup_key=dedup_key,
+        incident__isnull=True,
+        action=AlertAction.RESOLVE,
+        received_at__gte=timezone.now() - EARLY_RESOLVE_WINDOW,
+    ).update(incident=incident, outcome="resolved")
+
+
+def _urgency(service: Service, event: NormalizedEvent) -> str:
+    return event.urgency or service.default_urgency or SEVERITY_URGENCY[Severity(event.severity)]
+
+
+def _create_incident(
+    service: Service, event: NormalizedEvent, alert: Alert, *, status: Status
+) -> Incident | None:
+    """INSERT … ON CONFLICT DO NOTHING on the open-dedup index; None if another trigger won."""
+    now = timezone.now()
+    incident = Incident(
+        organization_id=service.organization_id,
+        number=next_incident_number(service.organization_id),
+        service=service,
+        title=(event.summary or alert.dedup_key)[:1024],
+        description=event.description[:20_000],
+        status=status,
+        urgency=_urgency(service, event),
+        priority=event.priority,
+        severity=event.severity,
+        dedup_key=alert.dedup_key,
+        source=event.source[:255],
+        created_at=now,
+        updated_at=now,
+        resolved_at=now if status == Status.RESOLVED else None,
+    )
+    fields = [f for f in Incident._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    values = [f.get_db_prep_save(getattr(incident, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO incidents_incident ({columns}) VALUES ({placeholders}) "  # noqa: S608
+            "ON CONFLICT (service_id, dedup_key) WHERE status <> 'resolved' DO NOTHING "
+            "RETURNING id",
+            values,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    incident.pk = row[0]
+    incident._state.adding = False
+    return incident

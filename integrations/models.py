@@ -1,0 +1,60 @@
+"""Inbound integrations: a routing key that sends one provider's events to one service."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from incidents.models import Service
+from opsknight.models import Organization
+
+
+class IntegrationKind(models.TextChoices):
+    PAGERDUTY = "pagerduty", "PagerDuty Events API v2"
+    OPSGENIE = "opsgenie", "Opsgenie Alert API"
+    ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
+    EVENTS = "events", "OpsKnight Events API"
+
+
+class Integration(models.Model):
+    """The routing key is looked up by its SHA-256 and kept encrypted for display.
+
+    The key has 128 bits of entropy, so its hash cannot be reversed; the encrypted copy lets
+    managers (and `manage.py integration_key`) read it back, as PagerDuty shows its keys.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="integrations"
+    )
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="integrations")
+    kind = models.CharField(max_length=20, choices=IntegrationKind.choices)
+    name = models.CharField(max_length=150)
+    key_prefix = models.CharField(max_length=8, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_encrypted = models.TextField(editable=False)
+    signing_secret_encrypted = models.TextField(blank=True, editable=False)
+    enabled = models.BooleanField(default=True)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        default=120, help_text="Events per minute before 429; 0 means no limit."
+    )
+    options = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["organization", "service", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=IntegrationKind.values), name="integration_kind_valid"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
