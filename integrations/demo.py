@@ -6,7 +6,6 @@ Running it again changes nothing but makes sure the printed login works.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from incidents.models import Service
 from incidents.services import service_create
 from oncall.models import Team
 from oncall.services import team_create
+from opsknight.localfiles import read_or_create_secret
 from opsknight.models import Organization, Role, User
 from opsknight.services import membership_set, organization_create
 
@@ -37,18 +37,16 @@ class DemoLogin:
     organization: str
 
 
-def _admin_password() -> str:
-    path = Path(settings.DATA_DIR) / "demo-admin-password"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(12))
-        path.chmod(0o600)
-    return path.read_text().strip()
+class DemoRefusedError(RuntimeError):
+    pass
 
 
 @transaction.atomic
 def seed_demo() -> DemoLogin:
-    password = _admin_password()
+    if settings.PRODUCTION:
+        # It creates a superuser with a password printed on a console: never on a real install.
+        raise DemoRefusedError("demo data is for development; OPSKNIGHT_ENV is production")
+    password = read_or_create_secret(Path(settings.DATA_DIR) / "demo-admin-password", 12)
     admin = User.objects.filter(email=ADMIN_EMAIL).first()
     if admin is None:
         admin = User.objects.create_superuser(ADMIN_EMAIL, password, display_name="Demo Admin")

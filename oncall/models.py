@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from opsknight.models import Organization
+from opsknight.models import Membership, Organization
 
 
 class Team(models.Model):
@@ -48,3 +49,16 @@ class TeamMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.team} ({self.role})"
+
+    def clean(self) -> None:
+        # A team may only hold people of its own organization: a team is who gets paged.
+        if (
+            self.team_id
+            and self.user_id
+            and not Membership.objects.filter(
+                user_id=self.user_id, organization_id=self.team.organization_id
+            ).exists()
+        ):
+            raise ValidationError(
+                {"user": "This person is not a member of the team's organization."}
+            )

@@ -22,9 +22,11 @@ def team_create(
     team = Team(organization=organization, name=name, description=description)
     team.full_clean()
     team.save()
-    if lead is not None:
-        TeamMembership.objects.create(team=team, user=lead, role=TeamRole.LEAD)
-    for user in members:
-        if user != lead:
-            TeamMembership.objects.create(team=team, user=user, role=TeamRole.MEMBER)
+    """A team with its lead and members, all of whom must belong to the organization."""
+    people = [(lead, TeamRole.LEAD)] if lead is not None else []
+    people += [(user, TeamRole.MEMBER) for user in members if user != lead]
+    for user, role in people:
+        membership = TeamMembership(team=team, user=user, role=role)
+        membership.full_clean()
+        membership.save()
     return team

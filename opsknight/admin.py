@@ -19,8 +19,15 @@ from opsknight.services import (
     OwnerRequiredError,
     api_key_create,
     api_key_revoke,
+    audit_record,
     membership_remove,
     membership_set,
+)
+
+# The Django admin is the platform operators' console: superusers only. Organization admins get
+# their own scoped pages; a staff flag alone must not reach every tenant's data.
+admin.site.has_permission = lambda request: bool(
+    request.user.is_active and request.user.is_superuser
 )
 
 
@@ -47,6 +54,16 @@ class OrganizationAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
+
+    def save_model(self, request: HttpRequest, obj: Organization, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        audit_record(
+            action="organization.changed" if change else "organization.created",
+            organization=obj,
+            actor=request.user,
+            target=obj,
+            data={"fields": sorted(form.changed_data)},
+        )
 
 
 class OpsKnightUserCreationForm(UserCreationForm):
@@ -79,6 +96,19 @@ class UserAdmin(DjangoUserAdmin):
         (None, {"classes": ["wide"], "fields": ["email", "display_name", "password1", "password2"]})
     ]
     inlines = [MembershipInline]
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        sensitive = sorted(
+            set(form.changed_data) & {"is_active", "is_staff", "is_superuser", "password"}
+        )
+        if sensitive or not change:
+            audit_record(
+                action="user.changed" if change else "user.created",
+                actor=request.user,
+                target=obj,
+                data={"fields": sensitive},
+            )
 
 
 class MembershipForm(forms.ModelForm):

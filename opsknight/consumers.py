@@ -23,6 +23,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
+            # Accept, then close with our code: a refused handshake is an opaque 403 to the
+            # browser, while 4401 tells it to send the person to the login page.
+            await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         realtime.listener.ensure_started()

@@ -42,4 +42,6 @@ async def prune_finished_jobs(app: App) -> None:
     await app.job_manager.delete_old_jobs(
         nb_hours=settings.JOB_RETENTION_HOURS, include_failed=False
     )
-    await app.job_manager.delete_old_jobs(nb_hours=7 * 24, include_failed=True)
+    await app.job_manager.delete_old_jobs(
+        nb_hours=7 * 24, include_failed=True, include_cancelled=True, include_aborted=True
+    )

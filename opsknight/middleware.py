@@ -15,7 +15,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data:",
         "font-src 'self'",
-        "connect-src 'self' ws: wss:",
+        "connect-src 'self'",  # CSP 3: 'self' covers ws(s) to our own host
         "worker-src 'self'",
         "manifest-src 'self'",
         "object-src 'none'",
@@ -37,10 +37,10 @@ class ContentSecurityPolicyMiddleware:
 
 
 class RequestBodyLimitMiddleware:
-    """Refuse a declared oversize body with 413 before reading it, as JSON naming the limit.
+    """Refuse a declared oversize body with 413, as JSON naming the limit.
 
-    A body without Content-Length (chunked) is not capped here: put a reverse proxy with a body
-    limit in front in production (deploy/README.md).
+    It refuses before Django parses the body; under ASGI the server has already received it by
+    then. Only a reverse proxy can cap a body before it arrives (deploy/README.md).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:

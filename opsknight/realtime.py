@@ -48,7 +48,7 @@ def broadcast(group: str, message: dict[str, Any], *, using: str = "default") ->
     Outside a transaction it is sent at once. Oversize or unserialisable messages raise here,
     in the writer, rather than being dropped silently later.
     """
-    if not _GROUP_NAME.match(group):
+    if not _GROUP_NAME.match(group) or group == ALL_GROUP:
         raise BroadcastError(f"invalid group name {group!r}")
     payload = json.dumps({"group": group, "message": message}, separators=(",", ":"))
     if len(payload.encode()) > MAX_PAYLOAD_BYTES:
@@ -60,11 +60,19 @@ def broadcast(group: str, message: dict[str, Any], *, using: str = "default") ->
         cursor.execute("SELECT pg_notify(%s, %s)", [settings.LIVE_UPDATES_CHANNEL, payload])
 
 
+KEEPALIVE_SECONDS = 30
+
+
 def _listener_connection_params() -> dict[str, Any]:
-    params = dict(connections["default"].get_connection_params())
-    for django_only in ("cursor_factory", "context", "prepare_threshold"):
-        params.pop(django_only, None)
+    if settings.LIVE_UPDATES_DATABASE_URL:
+        params: dict[str, Any] = {"conninfo": settings.LIVE_UPDATES_DATABASE_URL}
+    else:
+        params = dict(connections["default"].get_connection_params())
+        for django_only in ("cursor_factory", "context", "prepare_threshold", "pool"):
+            params.pop(django_only, None)
     params["application_name"] = "opsknight-live-listener"
+    # A half-open connection (NAT or load-balancer idle timeout) must not wait forever.
+    params.update(keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
     return params
 
 
@@ -119,8 +127,11 @@ class LiveListener:
             if resync:
                 # Messages sent while we were disconnected are lost; tell clients to re-fetch.
                 await layer.group_send(ALL_GROUP, {"type": "live.resync"})
-            async for notify in conn.notifies():
-                await self._forward(layer, notify.payload)
+            while True:
+                async for notify in conn.notifies(timeout=KEEPALIVE_SECONDS):
+                    await self._forward(layer, notify.payload)
+                # Quiet for a while: prove the connection still works, or fail and reconnect.
+                await conn.execute("SELECT 1")
 
     async def _forward(self, layer: Any, payload: str) -> None:
         try:
@@ -128,6 +139,13 @@ class LiveListener:
             group, message = envelope["group"], envelope["message"]
         except (ValueError, KeyError, TypeError):
             logger.warning("ignoring malformed live-update payload: %.200s", payload)
+            return
+        if (
+            not isinstance(group, str)
+            or not _GROUP_NAME.match(group)
+            or not isinstance(message, dict)
+        ):
+            logger.warning("ignoring live-update payload with a bad group: %.200s", payload)
             return
         await layer.group_send(group, {"type": "live.message", "message": message})
 

@@ -13,8 +13,11 @@ from opsknight.models import APIKey, AuditEvent, Membership, Organization, Role,
 
 
 def membership_role(*, user: User, organization_id: int) -> Role | None:
+    """The user's role there; None if not a member or the organization is deactivated."""
     role = (
-        Membership.objects.filter(user=user, organization_id=organization_id)
+        Membership.objects.filter(
+            user=user, organization_id=organization_id, organization__is_active=True
+        )
         .values_list("role", flat=True)
         .first()
     )

@@ -72,6 +72,7 @@ def membership_set(
     *, organization: Organization, user: User, role: Role, actor: User | None = None
 ) -> Membership:
     """Add a member or change their role. Refuses to leave an organization without an owner."""
+    _lock_organization(organization)
     membership = (
         Membership.objects.select_for_update().filter(organization=organization, user=user).first()
     )
@@ -96,6 +97,8 @@ def membership_set(
 
 @transaction.atomic
 def membership_remove(*, organization: Organization, user: User, actor: User | None = None) -> None:
+    """Take a user out of an organization (never its last owner)."""
+    _lock_organization(organization)
     membership = (
         Membership.objects.select_for_update().filter(organization=organization, user=user).first()
     )
@@ -107,13 +110,17 @@ def membership_remove(*, organization: Organization, user: User, actor: User | N
     audit_record(action="member.removed", organization=organization, actor=actor, target=user)
 
 
+def _lock_organization(organization: Organization) -> None:
+    """Membership changes of one organization take turns: the organization row is the mutex, so
+    two concurrent demotions cannot both see "another owner", and cannot deadlock either."""
+    Organization.objects.select_for_update().filter(pk=organization.pk).values_list("pk").first()
+
+
 def _ensure_another_owner(*, organization: Organization, leaving: User) -> None:
-    # Lock every owner row so two concurrent demotions cannot both see "another owner".
     owners = list(
-        Membership.objects.select_for_update()
-        .filter(organization=organization, role=Role.OWNER)
-        .order_by("pk")
-        .values_list("user_id", flat=True)
+        Membership.objects.filter(organization=organization, role=Role.OWNER).values_list(
+            "user_id", flat=True
+        )
     )
     if not [uid for uid in owners if uid != leaving.pk]:
         raise OwnerRequiredError("An organization must keep at least one owner.")
@@ -169,6 +176,7 @@ def api_key_create(
 
 @transaction.atomic
 def api_key_revoke(*, api_key: APIKey, actor: User | None = None) -> APIKey:
+    """Stop a key working, at once and for good. Revoking twice is a no-op."""
     locked = APIKey.objects.select_for_update().get(pk=api_key.pk)
     if locked.revoked_at is None:
         locked.revoked_at = timezone.now()

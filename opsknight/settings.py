@@ -8,7 +8,6 @@ on every transport-security default.
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -16,6 +15,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from opsknight.embedded_db import EmbeddedDatabaseError, ensure_running
+from opsknight.localfiles import read_or_create_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -48,12 +48,7 @@ def _secret_key() -> str:
             'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(50))"'
         )
     # Development: one stable key per checkout, so sessions survive restarts.
-    path = DATA_DIR / "secret_key"
-    if not path.exists():
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return read_or_create_secret(DATA_DIR / "secret_key", 50)
 
 
 SECRET_KEY = _secret_key()
@@ -87,13 +82,23 @@ else:
         raise ImproperlyConfigured(str(exc)) from exc
     EMBEDDED_DATABASE = True
 
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+# Connections come from psycopg's pool: safe under ASGI and threads, where persistent
+# per-thread connections (CONN_MAX_AGE) are not.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault(
     "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5)
 )
 DATABASES["default"]["OPTIONS"].setdefault("application_name", "opsknight")
+DATABASES["default"]["OPTIONS"].setdefault(
+    "pool",
+    {
+        "min_size": env.int("DB_POOL_MIN", default=1),
+        "max_size": env.int("DB_POOL_MAX", default=20),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    },
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Applications ------------------------------------------------------------------------
@@ -217,8 +222,27 @@ SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=512 * 1024)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# In production /metrics needs the token unless explicitly opened (e.g. scraped on a private
+# network): it tells an outsider how busy and how healthy the system is.
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=not PRODUCTION)
 # Fernet keys, newest first; unset: derived from SECRET_KEY (see opsknight/crypto.py).
 ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])
+
+# Rate limits (allauth's login throttling) must be shared by every web process: PostgreSQL is
+# the only store, so the cache is a table (created by migration opsknight 0003).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "opsknight_cache",
+    }
+}
+# Messages live in the session (server side), not in a cookie: the admin shows a new API key's
+# token once through a message, and a cookie would carry it to and from the browser.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="OpsKnight <opsknight@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -239,17 +263,31 @@ PROCRASTINATE_WORKER_DEFAULTS = {
     # poll bounds how late an escalation step can start.
     "fetch_job_polling_interval": env.float("WORKER_POLL_INTERVAL", default=0.2),
     # A heartbeat a second; a worker silent for JOB_STALLED_AFTER_SECONDS is taken for dead and
-    # its jobs are requeued by opsknight.recover_stalled_jobs (every 2 s).
+    # its jobs are requeued by opsknight.recover_stalled_jobs (every 2 s). On SIGTERM procrastinate
+    # stops the heartbeat *before* waiting up to shutdown_graceful_timeout for running jobs, so
+    # the stall threshold must exceed that wait or a graceful stop would run jobs twice.
     "update_heartbeat_interval": 1.0,
-    "stalled_worker_timeout": 30.0,
+    "shutdown_graceful_timeout": 10.0,
+    "stalled_worker_timeout": 60.0,
 }
-JOB_STALLED_AFTER_SECONDS = env.float("JOB_STALLED_AFTER_SECONDS", default=5.0)
+JOB_STALLED_AFTER_SECONDS = env.float("JOB_STALLED_AFTER_SECONDS", default=15.0)
 JOB_RETENTION_HOURS = env.int("JOB_RETENTION_HOURS", default=24)
 # Extra modules holding tasks (plugins; the test suite's own probe tasks).
 PROCRASTINATE_IMPORT_PATHS = env.list("OPSKNIGHT_TASK_MODULES", default=[])
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = 60
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels.layers.InMemoryChannelLayer",
+        # In-process fan-out only (cross-process goes through LISTEN/NOTIFY, realtime.py). Never
+        # expire group membership (the default drops a socket from its groups after a day), and
+        # queue enough per socket to ride out a burst of hints.
+        "CONFIG": {"group_expiry": 10 * 365 * 24 * 3600, "capacity": 1000, "expiry": 60},
+    }
+}
 LIVE_UPDATES_CHANNEL = "opsknight_live"
+# LISTEN needs a session-level connection: behind a transaction-mode pooler (pgbouncer) point
+# this at PostgreSQL directly. Defaults to DATABASE_URL.
+LIVE_UPDATES_DATABASE_URL = env.str("LIVE_UPDATES_DATABASE_URL", default="")
 
 # --- Logging -----------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

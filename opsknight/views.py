@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -15,6 +16,8 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from opsknight.selectors import live_worker_count, user_organizations
+
+logger = logging.getLogger(__name__)
 
 
 @login_required
@@ -40,18 +43,28 @@ def readyz(request: HttpRequest) -> JsonResponse:
         with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
             cursor.execute("SELECT 1")
         checks["database"] = {"ok": True}
-    except DatabaseError as exc:
-        checks["database"] = {"ok": False, "error": str(exc).strip().splitlines()[0]}
+    except DatabaseError:
+        # The driver's message names hosts and addresses: the log gets it, callers do not.
+        logger.exception("readiness: database unreachable")
+        checks["database"] = {"ok": False, "error": "unreachable"}
         return _readiness(checks)
-    executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
-    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
-    checks["migrations"] = {"ok": not pending, "pending": len(pending)}
-    workers = live_worker_count()
-    checks["worker"] = {
-        "ok": workers > 0,
-        "alive": workers,
-        "max_heartbeat_age_seconds": settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS,
-    }
+    try:
+        executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        checks["migrations"] = {"ok": not pending, "pending": len(pending)}
+    except DatabaseError:
+        logger.exception("readiness: cannot read the migration state")
+        checks["migrations"] = {"ok": False, "error": "unreadable"}
+    try:
+        workers = live_worker_count()
+        checks["worker"] = {
+            "ok": workers > 0,
+            "alive": workers,
+            "max_heartbeat_age_seconds": settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS,
+        }
+    except DatabaseError:
+        logger.exception("readiness: cannot read worker heartbeats")
+        checks["worker"] = {"ok": False, "error": "unreadable"}
     return _readiness(checks)
 
 
@@ -67,6 +80,14 @@ def _readiness(checks: dict[str, dict[str, object]]) -> JsonResponse:
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text format. With METRICS_TOKEN set, a matching bearer token is required."""
+    if not settings.METRICS_TOKEN and not settings.METRICS_PUBLIC:
+        return JsonResponse(
+            {
+                "error": "not_configured",
+                "message": "Set METRICS_TOKEN (or METRICS_PUBLIC=true) to expose metrics.",
+            },
+            status=403,
+        )
     if settings.METRICS_TOKEN:
         supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(supplied.encode(), settings.METRICS_TOKEN.encode()):

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -54,25 +55,32 @@ def manage(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedP
 
 @contextmanager
 def running(argv: list[str], **env: str) -> Iterator[subprocess.Popen[str]]:
-    """Run a process for the duration of the block; stop it (SIGTERM, then SIGKILL) after."""
+    """Run a process for the duration of the block; stop it (SIGTERM, then SIGKILL) after.
+
+    Its output goes to a file (`output(process)` reads it), never to a pipe nobody drains: a
+    chatty child would block once a pipe's buffer filled.
+    """
+    log = tempfile.NamedTemporaryFile("w+", prefix="opsknight-child-", suffix=".log")  # noqa: SIM115
     process = subprocess.Popen(
-        argv,
-        cwd=ROOT,
-        env=child_env(**env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        argv, cwd=ROOT, env=child_env(**env), stdout=log, stderr=subprocess.STDOUT, text=True
     )
+    process.log_path = log.name  # type: ignore[attr-defined]
     try:
         yield process
     finally:
         if process.poll() is None:
             process.terminate()
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        process.final_output = output(process)  # type: ignore[attr-defined]
+        log.close()
+
+
+def output(process: subprocess.Popen[str]) -> str:
+    return Path(process.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
 
 
 def daphne(port: int) -> list[str]:
@@ -92,8 +100,7 @@ def wait_for_http(url: str, process: subprocess.Popen[str], timeout: float = 30)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            raise AssertionError(f"process exited with {process.returncode}:\n{output}")
+            raise AssertionError(f"process exited with {process.returncode}:\n{output(process)}")
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return

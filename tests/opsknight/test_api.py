@@ -125,6 +125,30 @@ def test_oversize_body_is_rejected_without_a_500(org, api_client, settings):
     assert not APIKey.objects.exists()
 
 
+def test_a_key_of_another_organization_cannot_be_revoked_through_your_own(
+    api_client, org, other_org
+):
+    api_client.force_authenticate(member(org, Role.OWNER))
+    theirs = api_key_create(organization=other_org, name="theirs", scopes=["events:write"])
+    response = api_client.delete(f"/api/v1/organizations/{org.slug}/api-keys/{theirs.api_key.pk}")
+    assert response.status_code == 404
+    theirs.api_key.refresh_from_db()
+    assert theirs.api_key.revoked_at is None
+
+
+def test_session_writes_need_a_csrf_token(org):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member(org, Role.ADMIN))
+    response = client.post(
+        f"/api/v1/organizations/{org.slug}/api-keys",
+        '{"name": "x", "scopes": ["events:write"]}',
+        content_type="application/json",
+    )
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["message"]
+    assert not APIKey.objects.exists()
+
+
 # --- Tenant isolation matrix -----------------------------------------------------------------
 # Each principal in org A tries list / create / revoke on org A and on org B.
 # Expected status per (principal, target): "A" = own organization, "B" = the other one.

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from opsknight.models import Organization, User
-from tests.processes import free_port, manage, running
+from tests.processes import free_port, manage, output, running
 
 PROD_KEY = "a-long-random-production-secret-key-0123456789-abcdefgh"
 
@@ -82,10 +82,22 @@ def test_port_in_use_says_so():
     _assert_clean_error(result, f"cannot listen on 127.0.0.1:{port}", f"PORT={port + 1}")
 
 
+@pytest.mark.django_db
+def test_demo_data_is_refused_in_production():
+    result = manage(
+        "seed_demo",
+        OPSKNIGHT_ENV="production",
+        SECRET_KEY=PROD_KEY,
+        ALLOWED_HOSTS="oncall.example.com",
+    )
+    _assert_clean_error(result, "demo data is for development")
+    assert not User.objects.filter(email="admin@example.com").exists()
+
+
 @pytest.mark.django_db(transaction=True)
-def test_seed_demo_is_idempotent_and_prints_a_working_login():
-    first = manage("seed_demo")
-    second = manage("seed_demo")
+def test_seed_demo_is_idempotent_and_prints_a_working_login(tmp_path):
+    first = manage("seed_demo", OPSKNIGHT_DATA_DIR=str(tmp_path))
+    second = manage("seed_demo", OPSKNIGHT_DATA_DIR=str(tmp_path))
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout
     login_line = next(line for line in first.stdout.splitlines() if line.startswith("Login:"))
@@ -108,13 +120,13 @@ def _get_json(url: str) -> tuple[int, dict]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_runall_serves_web_and_worker_and_stops_both_on_ctrl_c():
+def test_runall_serves_web_and_worker_and_stops_both_on_ctrl_c(tmp_path):
     port = free_port()
     argv = [sys.executable, "manage.py", "runall", "--port", str(port)]
-    with running(argv) as process:
+    with running(argv, OPSKNIGHT_DATA_DIR=str(tmp_path)) as process:
         deadline, status, body = time.monotonic() + 60, 0, {}
         while time.monotonic() < deadline and status != 200:
-            assert process.poll() is None, process.stdout.read()
+            assert process.poll() is None, output(process)
             with contextlib.suppress(OSError):
                 status, body = _get_json(f"http://127.0.0.1:{port}/readyz")
             time.sleep(0.3)
@@ -124,12 +136,13 @@ def test_runall_serves_web_and_worker_and_stops_both_on_ctrl_c():
             assert b"Sign In" in page.read()
 
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=20)
-    assert process.returncode == 0, output
-    assert f"OpsKnight is running at http://localhost:{port}/" in output
-    assert "Login: admin@example.com / " in output
-    assert "web    | " in output
-    assert "worker | " in output
-    assert output.rstrip().endswith("OpsKnight stopped.")
+        process.wait(timeout=30)
+    log = process.final_output
+    assert process.returncode == 0, log
+    assert f"OpsKnight is running at http://localhost:{port}/" in log
+    assert "Login:  admin@example.com  /  " in log
+    assert "web    | " in log
+    assert "worker | " in log
+    assert log.rstrip().endswith("OpsKnight stopped.")
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)

@@ -69,6 +69,14 @@ def test_metrics_token_is_enforced_when_set(client, settings):
     assert ok.status_code == 200
 
 
+def test_metrics_are_closed_in_production_without_a_token(client, settings):
+    settings.METRICS_PUBLIC = False
+    settings.METRICS_TOKEN = ""
+    response = client.get("/metrics")
+    assert response.status_code == 403
+    assert response.json()["error"] == "not_configured"
+
+
 def test_security_headers(client):
     response = client.get("/accounts/login/")
     assert response.status_code == 200

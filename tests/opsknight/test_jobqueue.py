@@ -64,6 +64,24 @@ def test_job_of_a_killed_worker_is_finished_by_another(tmp_path: Path, settings)
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_graceful_stop_mid_job_does_not_run_the_job_twice(tmp_path: Path, settings):
+    """Procrastinate stops heartbeats before it waits for running jobs on SIGTERM; the sweep
+    must not mistake a worker finishing its jobs for a dead one."""
+    seconds = settings.PROCRASTINATE_WORKER_DEFAULTS["shutdown_graceful_timeout"] - 3
+    job_id = app.configure_task(name="tests.probe", queue="default").defer(
+        marker_dir=str(tmp_path), hang_first_attempt=False, seconds=seconds
+    )
+    with running(WORKER, **TASKS) as stopping, running(WORKER, **TASKS):
+        _wait_for(lambda: list(tmp_path.glob("started-1-*")), 30, "the job to start")
+        stopping.send_signal(signal.SIGTERM)
+        _wait_for(lambda: (tmp_path / "done-1").exists(), seconds + 10, "the job to finish")
+        _wait_for(lambda: _job(job_id)[0] == "succeeded", 10, "the job to succeed")
+        time.sleep(settings.JOB_STALLED_AFTER_SECONDS - seconds + 3)  # a sweep would act by now
+    assert sorted(p.name.split("-pid")[0] for p in tmp_path.iterdir()) == ["done-1", "started-1"]
+    assert _job(job_id) == ("succeeded", 1)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_sweep_leaves_jobs_of_live_workers_alone(settings):
     with connection.cursor() as cursor:
         cursor.execute(

@@ -72,6 +72,13 @@ def test_inactive_user_may_do_nothing(org):
     assert not any(can(user, org, action) for action in Action)
 
 
+def test_members_of_a_deactivated_organization_may_do_nothing_there(org):
+    owner = member(org, Role.OWNER)
+    org.is_active = False
+    org.save()
+    assert not any(can(owner, org, action) for action in Action)
+
+
 def test_require_raises_permission_denied(org):
     viewer = member(org, Role.VIEWER)
     require(viewer, org, A.INCIDENT_VIEW)

@@ -12,7 +12,7 @@ import json
 import pytest
 import websockets
 from django.test import Client
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from opsknight.models import Role
 from opsknight.realtime import BroadcastError, broadcast
@@ -95,7 +95,8 @@ async def test_listener_reconnects_and_tells_clients_to_resync(live_server_proce
             "from django.db import connection\n"
             "c = connection.cursor()\n"
             'c.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity '
-            "WHERE application_name = 'opsknight-live-listener'\")\n"
+            "WHERE application_name = 'opsknight-live-listener' "
+            'AND datname = current_database()")\n'
             "print(c.fetchone()[0])",
         )
         assert killed.stdout.strip() == "1", killed.stderr
@@ -115,10 +116,11 @@ async def test_websocket_ping_pong(live_server_process, logged_in):
         assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"type": "pong"}
 
 
-async def test_anonymous_websocket_is_refused(live_server_process):
-    with pytest.raises(InvalidStatus) as refused:
-        await _connect(live_server_process, session=None)
-    assert refused.value.response.status_code == 403
+async def test_anonymous_websocket_is_closed_with_4401(live_server_process):
+    async with await _connect(live_server_process, session=None) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd.code == 4401
 
 
 async def test_foreign_origin_websocket_is_refused(live_server_process, logged_in):
@@ -139,6 +141,7 @@ async def test_foreign_origin_websocket_is_refused(live_server_process, logged_i
     ("group", "message", "error"),
     [
         ("org 1", {}, "invalid group name"),
+        ("live.all", {}, "invalid group name"),
         ("org.1", {"blob": "x" * 8000}, "over 7000"),
     ],
 )

@@ -1,12 +1,12 @@
 """`make run`: migrate, seed demo data, then run the web server and a worker until Ctrl-C.
 
 One supervisor so that a developer sees both logs in one terminal and one Ctrl-C stops both
-cleanly. Production runs the two as separate services instead (see deploy/).
+cleanly. Production runs the two as separate services instead (see deploy/). It lives in
+`integrations`, the top layer, because it composes the whole product (the demo data).
 """
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import socket
@@ -22,6 +22,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.db.utils import OperationalError
+
+from integrations.demo import DemoRefusedError, seed_demo
 
 STOP_TIMEOUT_SECONDS = 15
 
@@ -43,47 +45,37 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         demo = ""
         if not options["no_demo"]:
-            # By name, not import: the demo composes every app, and core sits below them all.
-            buffer = io.StringIO()
-            call_command("seed_demo", stdout=buffer)
-            demo = buffer.getvalue()
+            try:
+                login = seed_demo()
+            except DemoRefusedError as exc:
+                raise CommandError(f"{exc}; run with --no-demo") from exc
+            demo = f"Login:  {login.email}  /  {login.password}  ({login.organization})"
 
-        children = {
-            "web": self._spawn(
-                "web",
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    host,
-                    "-p",
-                    str(port),
-                    "--proxy-headers",
-                    "opsknight.asgi:application",
-                ],
-            ),
-            "worker": self._spawn(
-                "worker",
-                [
-                    sys.executable,
-                    "manage.py",
-                    "procrastinate",
-                    "worker",
-                    "--concurrency",
-                    str(options["worker_concurrency"]),
-                ],
-            ),
-        }
+        # Handlers first: a Ctrl-C (or a closed terminal) at any moment from here on stops the
+        # children, which run in their own session and would not hear it themselves.
         stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, lambda *_: stop.set())
-
-        url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"  # noqa: S104
-        if self._wait_until_up(url, children, stop):
-            self._banner(url, demo)
-        exit_code = self._supervise(children, stop)
-        self._stop_all(children)
+        self._output_lock = threading.Lock()
+        children: dict[str, subprocess.Popen[bytes]] = {}
+        relays: list[threading.Thread] = []
+        exit_code = 0
+        web = [sys.executable, "-m", "daphne", "-b", host, "-p", str(port)]
+        worker = [sys.executable, "manage.py", "procrastinate", "worker"]
+        try:
+            children["web"] = self._spawn("web", [*web, "opsknight.asgi:application"], relays)
+            children["worker"] = self._spawn(
+                "worker", [*worker, "--concurrency", str(options["worker_concurrency"])], relays
+            )
+            shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104
+            url = f"http://{shown}:{port}"
+            if self._wait_until_up(url, children, stop):
+                self._banner(url, demo)
+            exit_code = self._supervise(children, stop)
+        finally:
+            self._stop_all(children)
+            for relay in relays:
+                relay.join(timeout=5)
         if exit_code:
             raise CommandError(f"a process exited unexpectedly (code {exit_code}); stopped all.")
         self.stdout.write("OpsKnight stopped.")
@@ -111,7 +103,9 @@ class Command(BaseCommand):
                     f"the port; stop it or choose another, e.g. `PORT={port + 1} make run`."
                 ) from exc
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, argv: list[str], relays: list[threading.Thread]
+    ) -> subprocess.Popen[bytes]:
         # Own session: a Ctrl-C reaches only us, and we stop the children in order.
         process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             argv,
@@ -120,9 +114,11 @@ class Command(BaseCommand):
             start_new_session=True,
             cwd=settings.BASE_DIR,
         )
-        threading.Thread(
+        relay = threading.Thread(
             target=self._relay, args=(name, process.stdout), daemon=True, name=f"relay-{name}"
-        ).start()
+        )
+        relay.start()
+        relays.append(relay)
         return process
 
     def _relay(self, name: str, stream: IO[bytes] | None) -> None:
@@ -130,8 +126,9 @@ class Command(BaseCommand):
             return
         for raw in iter(stream.readline, b""):
             line = raw.decode(errors="replace").rstrip()
-            self.stdout.write(f"{name:<6} | {line}")
-            self.stdout.flush()
+            with self._output_lock:
+                self.stdout.write(f"{name:<6} | {line}")
+                self.stdout.flush()
 
     def _wait_until_up(
         self, url: str, children: dict[str, subprocess.Popen[bytes]], stop: threading.Event
@@ -149,9 +146,11 @@ class Command(BaseCommand):
 
     def _banner(self, url: str, demo: str) -> None:
         lines = ["", "=" * 64, f"  OpsKnight is running at {url}/", f"  Admin:  {url}/admin/"]
-        lines += [f"  {line}" for line in demo.splitlines()]
+        if demo:
+            lines.append(f"  {demo}")
         lines += [f"  Health: {url}/readyz", "  Stop:   Ctrl-C", "=" * 64, ""]
-        self.stdout.write("\n".join(lines))
+        with self._output_lock:
+            self.stdout.write("\n".join(lines))
 
     def _supervise(
         self, children: dict[str, subprocess.Popen[bytes]], stop: threading.Event
