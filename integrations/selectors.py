@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from incidents.models import Service
+from incidents.ingestion import normalize_dedup_key
+from incidents.models import Incident, Service
+from integrations.keys import hash_key
 from integrations.models import Integration
-from integrations.services import hash_key
 
 
 def integration_by_key(key: str) -> Integration | None:
@@ -25,3 +26,20 @@ def integration_by_key(key: str) -> Integration | None:
 
 def service_integrations(*, service: Service) -> QuerySet[Integration]:
     return Integration.objects.filter(service=service)
+
+
+def incident_by_identifier(
+    integration: Integration, identifier: str, identifier_type: str
+) -> Incident | None:
+    """The incident an Opsgenie-style identifier names, within the integration's organization:
+    `id` (our primary key), `tiny` (the incident number) or `alias` (an open dedup key)."""
+    incidents = Incident.objects.filter(organization_id=integration.organization_id)
+    if identifier_type == "alias":
+        key = normalize_dedup_key(identifier)
+        return incidents.open().filter(service_id=integration.service_id, dedup_key=key).first()
+    # Anything not a plausible bigint is simply not found (and never reaches the database).
+    if not (identifier.isascii() and identifier.isdigit()) or len(identifier) > 18:
+        return None
+    if identifier_type == "tiny":
+        return incidents.filter(number=int(identifier)).first()
+    return incidents.filter(pk=int(identifier)).first()

@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from incidents import services as incident_services
 from incidents.ingestion import IngestResult, NormalizedEvent, ingest
-from incidents.models import Service
+from incidents.models import Alert, AlertAction, Service
+from integrations.keys import hash_key, new_routing_key
 from integrations.models import Integration, IntegrationKind
+from integrations.selectors import incident_by_identifier
+from integrations.sources.opsgenie import ActionRequest
 from opsknight.actors import Actor
 from opsknight.crypto import decrypt, encrypt
 from opsknight.models import User
 from opsknight.services import audit_record
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def new_routing_key() -> str:
-    """32 hex characters: the shape of a PagerDuty routing key, 128 bits of entropy."""
-    return secrets.token_hex(16)
 
 
 @dataclass(frozen=True)
@@ -151,3 +144,70 @@ def receive(
         )
         for event in events
     ]
+
+
+# --- Opsgenie acknowledge / close requests ----------------------------------------------------
+
+OPSGENIE_NOT_FOUND = "Alert does not exist"
+NOTE_MAX_LENGTH = 20_000  # incidents.Note; Opsgenie allows 25,000, the raw body keeps the rest
+OPSGENIE_ACTION_NAMES = {AlertAction.ACKNOWLEDGE: "Acknowledge", AlertAction.RESOLVE: "Close"}
+
+
+def opsgenie_actor(integration: Integration, user: str) -> Actor:
+    """The integration, naming the Opsgenie `user` the sender acted for when it gave one."""
+    actor = Actor.for_integration(integration.name)
+    return Actor(user=None, label=f"{actor.label} ({user})"[:200]) if user else actor
+
+
+@transaction.atomic
+def apply_alert_action(
+    *,
+    integration: Integration,
+    action: AlertAction,
+    identifier: str,
+    identifier_type: str,
+    request: ActionRequest,
+    payload: Any,
+) -> Alert:
+    """Acknowledge or close the identified incident and record the request as an Alert row.
+
+    A missing incident or an impossible move is recorded, not raised,
+    so the request-status lookup can report it as Opsgenie does.
+    """
+    actor = opsgenie_actor(integration, request.user)
+    incident = incident_by_identifier(integration, identifier, identifier_type)
+    error = ""
+    if incident is None:
+        outcome, error = "not_found", OPSGENIE_NOT_FOUND
+    else:
+        try:
+            if action == AlertAction.ACKNOWLEDGE:
+                incident_services.acknowledge(incident_id=incident.pk, actor=actor)
+                outcome = "acknowledged"
+            else:
+                incident_services.resolve(incident_id=incident.pk, actor=actor)
+                outcome = "resolved"
+        except incident_services.TransitionError as exc:
+            outcome, error = "failed", exc.messages[0]
+        if request.note.strip() and outcome != "failed":
+            incident_services.add_note(
+                incident_id=incident.pk, actor=actor, body=request.note.strip()[:NOTE_MAX_LENGTH]
+            )
+    details = {"identifier": identifier, "identifierType": identifier_type}
+    details |= {name: value for name, value in asdict(request).items() if value}
+    return Alert.objects.create(
+        organization_id=integration.organization_id,
+        service_id=integration.service_id,
+        incident=incident,
+        integration_id=integration.pk,
+        integration_kind=integration.kind,
+        action=action,
+        outcome=outcome,
+        # Unmatched: no dedup key, or ingest would take a close for a resolve that arrived
+        # before its trigger and open the next alert with that alias already resolved.
+        dedup_key=incident.dedup_key if incident is not None else "",
+        summary=f"{OPSGENIE_ACTION_NAMES[action]} {identifier_type} {identifier}"[:1024],
+        source=request.source[:255],
+        details={**details, "error": error} if error else details,
+        payload=payload if payload is not None else {},
+    )

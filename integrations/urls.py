@@ -1,10 +1,16 @@
-from django.urls import path
+"""Inbound endpoints, each where its provider's clients expect it (only the base URL changes)."""
+
+from django.urls import include, path
 
 from integrations.views import pagerduty
 
 urlpatterns = [
-    # PagerDuty Events API v2 (wire-compatible)
+    # PagerDuty Events API v2
     path("v2/enqueue", pagerduty.enqueue, name="pagerduty-enqueue"),
     path("v2/change/enqueue", pagerduty.change_enqueue, name="pagerduty-change-enqueue"),
     path("integration/<str:key>/enqueue", pagerduty.enqueue, name="pagerduty-enqueue-by-url"),
+    # Opsgenie Alert API v2
+    path("", include("integrations.urls_opsgenie")),
+    # Prometheus Alertmanager webhook
+    path("api/v1/integrations/alertmanager/", include("integrations.urls_alertmanager")),
 ]

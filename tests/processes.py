@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -83,6 +84,22 @@ def output(process: subprocess.Popen[str]) -> str:
     return Path(process.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
 
 
+def wait_for_https(
+    url: str, process: subprocess.Popen[str], cafile: Path, timeout: float = 30
+) -> None:
+    context = ssl.create_default_context(cafile=str(cafile))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"process exited with {process.returncode}:\n{output(process)}")
+        try:
+            with urllib.request.urlopen(url, timeout=1, context=context):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
 def daphne(port: int) -> list[str]:
     return [
         sys.executable,
@@ -107,3 +124,65 @@ def wait_for_http(url: str, process: subprocess.Popen[str], timeout: float = 30)
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for localhost/127.0.0.1 and its PKCS#8 key, for TLS tests on loopback."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def granian(port: int, *, workers: int = 1, tls: tuple[Path, Path] | None = None) -> list[str]:
+    """The production HTTP server (WSGI) as deploy/ runs it."""
+    argv = [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    if tls:
+        argv += ["--ssl-certificate", str(tls[0]), "--ssl-keyfile", str(tls[1])]
+    return [*argv, "opsknight.wsgi:application"]

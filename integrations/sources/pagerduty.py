@@ -82,6 +82,8 @@ def _timestamp(payload: dict[str, Any], errors: list[str]) -> datetime | None:
     raw = payload.get("timestamp")
     if raw is None:
         return None
+    if isinstance(raw, str) and raw.endswith("Z") and ("+" in raw[10:] or "-" in raw[10:]):
+        raw = raw[:-1]  # "+00:00Z": what python-pagerduty's own timestamps look like
     parsed = parse_datetime(raw) if isinstance(raw, str) else None
     if parsed is None:
         errors.append("'payload.timestamp' must be an ISO 8601 date-time.")

@@ -35,6 +35,8 @@ def _unavailable() -> JsonResponse:
 
 def _admitted(request: HttpRequest, url_key: str | None, parse) -> tuple:  # type: ignore[no-untyped-def]
     body = read_json(request)
+    if url_key and isinstance(body, dict):
+        body.setdefault("routing_key", url_key)
     event = parse(body)
     key = url_key or routing_key_of(body)
     return body, event, admit(key, KINDS, _refuse)
