@@ -62,6 +62,9 @@ class NormalizedEvent:
     occurred_at: datetime | None = None
     urgency: Urgency | None = None  # overrides the severity mapping (e.g. Opsgenie priority)
     priority: str = ""
+    # This event's own part of the request (one alert of an Alertmanager group), stored as the
+    # alert's payload instead of the whole body; None: the whole body.
+    raw: Any = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ def ingest(
         details=event.details,
         links=event.links,
         images=event.images,
-        payload=payload if isinstance(payload, dict | list) else {"body": payload},
+        payload=_stored_payload(event.raw if event.raw is not None else payload),
         occurred_at=event.occurred_at,
     )
     if event.action == AlertAction.CHANGE:
@@ -125,6 +128,10 @@ def ingest(
         return _finish(alert, "acknowledged", result.incident)
     result = services.resolve(incident_id=incident_id, actor=actor)
     return _finish(alert, "resolved", result.incident)
+
+
+def _stored_payload(payload: Any) -> Any:
+    return payload if isinstance(payload, dict | list) else {"body": payload}
 
 
 def _finish(alert: Alert, outcome: str, incident: Incident | None) -> IngestResult:

@@ -36,7 +36,7 @@ class Integration(models.Model):
     signing_secret_encrypted = models.TextField(blank=True, editable=False)
     enabled = models.BooleanField(default=True)
     rate_limit_per_minute = models.PositiveIntegerField(
-        default=120, help_text="Events per minute before 429; 0 means no limit."
+        default=120, help_text="Requests per minute before 429; 0 means no limit."
     )
     options = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(

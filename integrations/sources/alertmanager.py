@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -251,4 +252,10 @@ def parse_webhook(body: Any, *, group_by: str = "") -> list[NormalizedEvent]:
         raise InvalidPayload(errors)
     if grouped:
         return [_grouped(group, alerts)]
-    return [_per_alert(group, alert) for alert in alerts]
+    # Each alert keeps its own entry of the body (plus the group's fields), not the whole body:
+    # a storm of 500 alerts in one payload must not store it 500 times.
+    group_fields = {k: v for k, v in body.items() if k != "alerts"}
+    return [
+        replace(_per_alert(group, alert), raw={**group_fields, "alerts": [raw]})
+        for alert, raw in zip(alerts, raw_alerts, strict=True)
+    ]

@@ -58,6 +58,8 @@ def _expected(payload: dict[str, Any], action: AlertAction, times: list[datetime
         "description": "p99 request latency has been 2.4s for 5 minutes.",
         **RUNBOOK,
     }
+    # Each event stores its own alert with the group's fields, not the whole body.
+    group_fields = {k: v for k, v in payload.items() if k != "alerts"}
     return [
         NormalizedEvent(
             action=action,
@@ -74,6 +76,7 @@ def _expected(payload: dict[str, Any], action: AlertAction, times: list[datetime
             },
             links=[{"href": generator, "text": "Source"}],
             occurred_at=times[0],
+            raw={**group_fields, "alerts": [payload["alerts"][0]]},
         ),
         NormalizedEvent(
             action=action,
@@ -90,6 +93,7 @@ def _expected(payload: dict[str, Any], action: AlertAction, times: list[datetime
             },
             links=[{"href": generator, "text": "Source"}],
             occurred_at=times[1],
+            raw={**group_fields, "alerts": [payload["alerts"][1]]},
         ),
     ]
 
