@@ -6,6 +6,7 @@ Running it again changes nothing but makes sure the printed login works.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from django.db import transaction
 
 from incidents.models import Service
 from incidents.services import service_create
+from integrations.models import IntegrationKind
+from integrations.services import integration_create, routing_key
 from oncall.models import Team
 from oncall.services import team_create
 from opsknight.localfiles import read_or_create_secret
@@ -35,6 +38,21 @@ class DemoLogin:
     email: str
     password: str
     organization: str
+    routing_key: str
+
+    def curl(self, base_url: str) -> str:
+        """A ready-to-paste command that triggers a demo incident (first alert in one minute)."""
+        event = {
+            "routing_key": self.routing_key,
+            "event_action": "trigger",
+            "payload": {
+                "summary": "Checkout latency p99 above 2s",
+                "source": "demo",
+                "severity": "critical",
+            },
+        }
+        body = json.dumps(event, separators=(",", ":"))
+        return f"curl -X POST {base_url}/v2/enqueue -H 'Content-Type: application/json' -d '{body}'"
 
 
 class DemoRefusedError(RuntimeError):
@@ -80,10 +98,24 @@ def seed_demo() -> DemoLogin:
             lead=people[2],
             members=people[:3],
         )
-    if not Service.objects.filter(organization=org, name="Checkout API").exists():
-        service_create(
+    service = Service.objects.filter(organization=org, name="Checkout API").first()
+    if service is None:
+        service = service_create(
             organization=org,
             name="Checkout API",
             description="Takes the money. Pages the Platform team.",
         )
-    return DemoLogin(email=ADMIN_EMAIL, password=password, organization=org.name)
+    integration = service.integrations.filter(kind=IntegrationKind.PAGERDUTY).first()
+    if integration is None:
+        integration = integration_create(
+            service=service,
+            kind=IntegrationKind.PAGERDUTY,
+            name="Demo monitoring",
+            created_by=admin,
+        ).integration
+    return DemoLogin(
+        email=ADMIN_EMAIL,
+        password=password,
+        organization=org.name,
+        routing_key=routing_key(integration),
+    )

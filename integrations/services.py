@@ -124,6 +124,17 @@ def signing_secret(integration: Integration) -> str:
 
 
 @transaction.atomic
+def receive_for_service(
+    *, service: Service, events: Sequence[NormalizedEvent], payload: Any, actor: Actor
+) -> list[IngestResult]:
+    """Events sent with an API key instead of an integration key: same path, no integration."""
+    return [
+        ingest(service=service, event=event, payload=payload, integration_kind="api", actor=actor)
+        for event in events
+    ]
+
+
+@transaction.atomic
 def receive(
     *,
     integration: Integration,

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from integrations.views import pagerduty
+from integrations.views import events, pagerduty
 
 urlpatterns = [
     # PagerDuty Events API v2
@@ -11,6 +11,8 @@ urlpatterns = [
     path("integration/<str:key>/enqueue", pagerduty.enqueue, name="pagerduty-enqueue-by-url"),
     # Opsgenie Alert API v2
     path("", include("integrations.urls_opsgenie")),
+    # OpsKnight Events API (integration key or API key)
+    path("api/v1/events", events.events, name="events"),
     # Prometheus Alertmanager webhook
     path("api/v1/integrations/alertmanager/", include("integrations.urls_alertmanager")),
 ]

@@ -257,6 +257,8 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
+API_KEY_EVENTS_PER_MINUTE = env.int("API_KEY_EVENTS_PER_MINUTE", default=600)
+
 # --- Jobs and live updates -----------------------------------------------------------------
 PROCRASTINATE_WORKER_DEFAULTS = {
     # Jobs scheduled for later are found by polling, not NOTIFY (PERFORMANCE.md): a short

@@ -23,7 +23,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.db.utils import OperationalError
 
-from integrations.demo import DemoRefusedError, seed_demo
+from integrations.demo import DemoLogin, DemoRefusedError, seed_demo
 
 STOP_TIMEOUT_SECONDS = 15
 
@@ -43,13 +43,13 @@ class Command(BaseCommand):
         self._check_port_free(host, port)
         self.stdout.write("Applying migrations…")
         call_command("migrate", interactive=False, verbosity=0)
-        demo = ""
+        demo = None
         if not options["no_demo"]:
             try:
                 login = seed_demo()
             except DemoRefusedError as exc:
                 raise CommandError(f"{exc}; run with --no-demo") from exc
-            demo = f"Login:  {login.email}  /  {login.password}  ({login.organization})"
+            demo = login
 
         # Handlers first: a Ctrl-C (or a closed terminal) at any moment from here on stops the
         # children, which run in their own session and would not hear it themselves.
@@ -144,10 +144,11 @@ class Command(BaseCommand):
                 time.sleep(0.2)
         return False
 
-    def _banner(self, url: str, demo: str) -> None:
+    def _banner(self, url: str, demo: DemoLogin | None) -> None:
         lines = ["", "=" * 64, f"  OpsKnight is running at {url}/", f"  Admin:  {url}/admin/"]
-        if demo:
-            lines.append(f"  {demo}")
+        if demo is not None:
+            lines.append(f"  Login:  {demo.email}  /  {demo.password}  ({demo.organization})")
+            lines += ["", "  Trigger a demo incident:", f"  {demo.curl(url)}"]
         lines += [f"  Health: {url}/readyz", "  Stop:   Ctrl-C", "=" * 64, ""]
         with self._output_lock:
             self.stdout.write("\n".join(lines))

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.demo import DemoRefusedError, seed_demo
@@ -13,3 +14,4 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"Demo organization: {login.organization}")
         self.stdout.write(f"Login: {login.email} / {login.password}")
+        self.stdout.write(f"Trigger a demo incident: {login.curl(settings.BASE_URL)}")
