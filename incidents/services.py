@@ -333,7 +333,7 @@ def change_urgency(*, incident_id: int, actor: Actor, urgency: Urgency) -> Trans
 
 @transaction.atomic
 def change_priority(*, incident_id: int, actor: Actor, priority: str) -> TransitionResult:
-    """P1–P5 or none. Nothing pages on priority, so no event is published."""
+    """P1 to P5, or none. Nothing pages on priority, so no event is published."""
     if priority and priority not in Priority.values:
         raise ValidationError({"priority": f"Choose one of {', '.join(Priority.values)}."})
     incident = _locked(incident_id)

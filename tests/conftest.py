@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from integrations.selectors import forget_cached_keys
 from tests.opsknight.factories import OrganizationFactory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_cache():
+    """Tests change integrations behind the services' back; never serve them a cached key."""
+    forget_cached_keys()
+    yield
+    forget_cached_keys()
 
 
 @pytest.fixture
