@@ -85,11 +85,15 @@ class IncidentQuerySet(models.QuerySet["Incident"]):
 
 
 class Incident(models.Model):
+    # FK indexes that a composite index already covers are left out: every index is written on
+    # every new incident, the hottest insert we have.
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="incidents"
+        Organization, on_delete=models.CASCADE, related_name="incidents", db_index=False
     )
     number = models.PositiveBigIntegerField(help_text="Per organization; increasing, may skip.")
-    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="incidents")
+    service = models.ForeignKey(
+        Service, on_delete=models.PROTECT, related_name="incidents", db_index=False
+    )
     title = models.CharField(max_length=1024)
     description = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRIGGERED)
@@ -109,6 +113,7 @@ class Incident(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
@@ -117,6 +122,7 @@ class Incident(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     snoozed_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -175,10 +181,19 @@ class Alert(models.Model):
     `integration_id` is not a foreign key: integrations sit above incidents (DESIGN.md §2).
     """
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="alerts")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    service = models.ForeignKey(
+        Service, on_delete=models.CASCADE, related_name="alerts", db_index=False
+    )
     incident = models.ForeignKey(
-        Incident, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+        Incident,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="alerts",
+        db_index=False,
     )
     request_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     integration_id = models.BigIntegerField(null=True, blank=True)
@@ -199,6 +214,7 @@ class Alert(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["incident", "received_at"]),
+            models.Index(fields=["service", "-received_at"], name="alert_service_recent"),
             # Out-of-order resolves: "was this key resolved in the last few minutes?"
             models.Index(
                 fields=["service", "dedup_key", "received_at"],
@@ -233,7 +249,9 @@ class EventKind(models.TextChoices):
 class IncidentEvent(models.Model):
     """The incident's timeline. Append-only: the database refuses UPDATE and DELETE."""
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     kind = models.CharField(max_length=20, choices=EventKind.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -91,6 +91,11 @@ DATABASES["default"]["OPTIONS"].setdefault(
     "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5)
 )
 DATABASES["default"]["OPTIONS"].setdefault("application_name", "opsknight")
+# Server-side prepared statements for queries run 5+ times on a connection: the hot path repeats
+# the same few statements, and parsing and planning them each time costs PostgreSQL CPU. Set
+# DB_PREPARE_THRESHOLD=0 to turn it off behind a pooler without prepared-statement support.
+_prepare = env.int("DB_PREPARE_THRESHOLD", default=5)
+DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", _prepare or None)
 DATABASES["default"]["OPTIONS"].setdefault(
     "pool",
     {
