@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0002_rate_windows'),
+        ("integrations", "0002_rate_windows"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='integration',
-            name='rate_limit_per_minute',
-            field=models.PositiveIntegerField(default=120, help_text='Requests per minute before 429; 0 means no limit.'),
+            model_name="integration",
+            name="rate_limit_per_minute",
+            field=models.PositiveIntegerField(
+                default=120, help_text="Requests per minute before 429; 0 means no limit."
+            ),
         ),
     ]

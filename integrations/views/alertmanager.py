@@ -17,7 +17,13 @@ from integrations.sources.alertmanager import InvalidPayload, parse_webhook
 from integrations.views.gate import Refusal, admit
 
 KINDS = (IntegrationKind.ALERTMANAGER,)
-REFUSAL_STATUS = {"unknown_key": 401, "disabled": 403, "wrong_kind": 403, "rate_limited": 429}
+REFUSAL_STATUS = {
+    "unknown_key": 401,
+    "disabled": 403,
+    "wrong_kind": 403,
+    "rate_limited": 429,
+    "bad_signature": 401,
+}
 BAD_REQUEST_CODES = {413: "request_too_large"}
 
 
@@ -49,7 +55,7 @@ def webhook(request: HttpRequest, key: str | None = None) -> HttpResponse:
             "Send the integration key as a bearer token, a basic-auth password, "
             "?key= or in the URL.",
         )
-    integration = admit(key.strip(), KINDS, _refuse)
+    integration = admit(key.strip(), KINDS, _refuse, request)
     if not isinstance(integration, Integration):
         return integration
     try:

@@ -30,7 +30,13 @@ def _error(status: int, code: str, message: str, details: dict | None = None) ->
 
 
 def _refuse(refusal: Refusal) -> JsonResponse:
-    status = {"unknown_key": 401, "disabled": 403, "wrong_kind": 403, "rate_limited": 429}
+    status = {
+        "unknown_key": 401,
+        "disabled": 403,
+        "wrong_kind": 403,
+        "bad_signature": 401,
+        "rate_limited": 429,
+    }
     return _error(status[refusal.reason], refusal.reason, refusal.message)
 
 
@@ -79,7 +85,7 @@ def events(request: HttpRequest) -> HttpResponse:
         return _error(exc.status, "invalid", exc.message)
     except InvalidEvent as exc:
         return _error(400, "invalid", "The event is invalid; see details.", exc.errors)
-    integration = admit(token, KINDS, _refuse)
+    integration = admit(token, KINDS, _refuse, request)
     if not isinstance(integration, Integration):
         return integration
     [result] = receive(integration=integration, events=[event], payload=body)

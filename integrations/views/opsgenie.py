@@ -46,7 +46,13 @@ SUCCESS_STATUS = {
     (AlertAction.ACKNOWLEDGE, "acknowledged"): "Acknowledged alert",
     (AlertAction.RESOLVE, "resolved"): "Closed alert",
 }
-REFUSAL_STATUS = {"unknown_key": 401, "disabled": 401, "wrong_kind": 403, "rate_limited": 429}
+REFUSAL_STATUS = {
+    "unknown_key": 401,
+    "disabled": 401,
+    "wrong_kind": 403,
+    "bad_signature": 401,
+    "rate_limited": 429,
+}
 
 
 def _respond(start: float, status: int, body: dict[str, Any], request_id: str) -> JsonResponse:
@@ -87,7 +93,7 @@ def _admitted(request: HttpRequest, start: float) -> Integration | HttpResponse:
         message = "Could not authenticate" if refusal.reason == "unknown_key" else refusal.message
         return _error(start, REFUSAL_STATUS[refusal.reason], message)
 
-    return admit(key.strip(), KINDS, refuse)
+    return admit(key.strip(), KINDS, refuse, request)
 
 
 @inbound(("POST",), _unavailable)

@@ -23,6 +23,8 @@ def _invalid(errors: list[str], status: int = 400) -> JsonResponse:
 def _refuse(refusal: Refusal) -> JsonResponse:
     if refusal.reason == "rate_limited":
         return JsonResponse({"status": "throttle event", "message": refusal.message}, status=429)
+    if refusal.reason == "bad_signature":
+        return _invalid([refusal.message], status=401)
     return _invalid([refusal.message])
 
 
@@ -39,7 +41,7 @@ def _admitted(request: HttpRequest, url_key: str | None, parse) -> tuple:  # typ
         body.setdefault("routing_key", url_key)
     event = parse(body)
     key = url_key or routing_key_of(body)
-    return body, event, admit(key, KINDS, _refuse)
+    return body, event, admit(key, KINDS, _refuse, request)
 
 
 @inbound(("POST",), _unavailable)

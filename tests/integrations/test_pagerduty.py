@@ -254,3 +254,26 @@ def test_change_event(client, key):
     assert not Incident.objects.exists()
     bad = _post(client, {"routing_key": key, "payload": {}}, path="/v2/change/enqueue")
     assert bad.status_code == 400
+
+
+def test_a_signing_secret_makes_signatures_mandatory(client, service):
+    import hashlib
+    import hmac
+
+    from integrations.services import integration_set_signing_secret
+
+    issued = integration_create(service=service, kind=IntegrationKind.PAGERDUTY, name="signed")
+    secret = "a-shared-secret-of-length"
+    integration_set_signing_secret(integration=issued.integration, secret=secret)
+    body = json.dumps(_trigger(issued.key))
+    good = "sha256=" + hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+    for signature in (None, "sha256=" + "0" * 64, good.upper()[:-1]):
+        extra = {"HTTP_X_OPSKNIGHT_SIGNATURE": signature} if signature else {}
+        refused = _post(client, body, **extra)
+        assert refused.status_code == 401, refused.content
+        assert "signature" in refused.json()["errors"][0]
+    assert not Alert.objects.exists()
+    accepted = _post(client, body, HTTP_X_OPSKNIGHT_SIGNATURE=good)
+    assert accepted.status_code == 202
+    also = _post(client, body, HTTP_X_HUB_SIGNATURE_256=good)
+    assert also.status_code == 202
