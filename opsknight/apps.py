@@ -8,6 +8,7 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Imported here, not at the top: metrics reads models, which exist only once apps load.
         from opsknight import metrics
 
         metrics.register_collectors()
