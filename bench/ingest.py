@@ -1,7 +1,7 @@
 """Ingestion benchmark: PagerDuty-format triggers against the server as production runs it.
 
     .venv/bin/python bench/ingest.py [--server granian|daphne] [--clients 32] [--seconds 10]
-                                     [--runs 3] [--workers 2] [--threads 8]
+                                     [--runs 3] [--workers 2] [--threads 2]
 
 Prints, per run and as medians: this machine's raw durable single-row INSERT rate (pgbench, an
 alert-sized jsonb row, same client count), then accepted events/s and latency p50/p99 for unique
@@ -187,6 +187,28 @@ async def _client(
         writer.close()
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _tree(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    children = [int(p) for p in out.stdout.split()]
+    return [pid, *[q for child in children for q in _tree(child)]]
+
+
+def _postgres_pids() -> list[int]:
+    out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
 def load(port: int, key: str, clients: int, seconds: float, *, storm_key: str | None) -> dict:
     def bodies():
         while True:
@@ -214,12 +236,18 @@ def load(port: int, key: str, clients: int, seconds: float, *, storm_key: str | 
             *(_client(port, source, deadline, latencies, statuses) for _ in range(clients))
         )
 
+    server_pids, pg_pids = _tree(SERVER_PID[0]), _postgres_pids()
+    cpu_server, cpu_pg = _cpu_seconds(server_pids), _cpu_seconds(pg_pids)
     start = time.monotonic()
     asyncio.run(run())
     elapsed = time.monotonic() - start
+    cpu_server = _cpu_seconds(server_pids) - cpu_server
+    cpu_pg = _cpu_seconds(pg_pids + [p for p in _postgres_pids() if p not in pg_pids]) - cpu_pg
     latencies.sort()
     accepted = statuses.get(202, 0)
     return {
+        "server_cpu_ms": 1000 * cpu_server / max(accepted, 1),
+        "pg_cpu_ms": 1000 * cpu_pg / max(accepted, 1),
         "accepted_per_s": accepted / elapsed,
         "accepted": accepted,
         "p50_ms": 1000 * latencies[len(latencies) // 2],
@@ -245,6 +273,9 @@ def storm_check(url: str, storm_key: str) -> tuple[int, int]:
     return int(incidents), int(alerts)
 
 
+SERVER_PID = [0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--server", choices=["granian", "daphne"], default="granian")
@@ -252,13 +283,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
     url = database_url()
     key = setup(url)
     port = 18000 + os.getpid() % 1000
     server = start_server(args.server, port, url, args.workers, args.threads)
+    SERVER_PID[0] = server.pid
     rows = []
     try:
         for run in range(1, args.runs + 1):
@@ -318,6 +350,12 @@ def main() -> None:
         f"p99 {med(lambda r: r['storm']['p99_ms']):6.1f} ms  = {storm / unique:.0%} of unique "
         f"(target >= 50%)"
     )
+    for phase in ("unique", "storm"):
+        print(
+            f"  CPU per event, {phase:6}           server "
+            f"{med(lambda r, p=phase: r[p]['server_cpu_ms']):.2f} ms, PostgreSQL "
+            f"{med(lambda r, p=phase: r[p]['pg_cpu_ms']):.2f} ms (steadier than rates)"
+        )
     exact = all(
         r["storm_incidents"] == 1 and r["storm_alerts"] == r["storm"]["accepted"] for r in rows
     )
