@@ -132,6 +132,37 @@ def ingest(
     return _finish(alert, "resolved", result.incident)
 
 
+def record_alert(
+    *,
+    service: Service,
+    action: AlertAction,
+    outcome: str,
+    incident: Incident | None,
+    summary: str,
+    payload: Any,
+    dedup_key: str = "",
+    source: str = "",
+    details: dict[str, Any] | None = None,
+    integration_id: int | None = None,
+    integration_kind: str = "",
+) -> Alert:
+    """Log a request that was applied through the lifecycle services (e.g. an Opsgenie close by
+    id) on the alert log, so it can be looked up like any other event."""
+    alert = Alert(
+        organization_id=service.organization_id,
+        service=service,
+        integration_id=integration_id,
+        integration_kind=integration_kind,
+        action=action,
+        dedup_key=dedup_key,
+        summary=summary[:1024],
+        source=source[:255],
+        details=details or {},
+        payload=_stored_payload(payload if payload is not None else {}),
+    )
+    return _finish(alert, outcome, incident).alert
+
+
 def _stored_payload(payload: Any) -> Any:
     return payload if isinstance(payload, dict | list) else {"body": payload}
 
@@ -143,17 +174,17 @@ def _finish(alert: Alert, outcome: str, incident: Incident | None) -> IngestResu
     return IngestResult(outcome=outcome, dedup_key=alert.dedup_key, alert=alert, incident=incident)
 
 
+_OPEN_INCIDENT_SQL = (
+    "SELECT id FROM incidents_incident "
+    "WHERE service_id = %s AND dedup_key = %s AND status <> 'resolved' FOR KEY SHARE"
+)
+
+
 def _open_incident_id(service_id: int, dedup_key: str) -> int | None:
     with connection.cursor() as cursor:
         cursor.execute(_OPEN_INCIDENT_SQL, [service_id, dedup_key])
         row = cursor.fetchone()
     return row[0] if row else None
-
-
-_OPEN_INCIDENT_SQL = (
-    "SELECT id FROM incidents_incident "
-    "WHERE service_id = %s AND dedup_key = %s AND status <> 'resolved' FOR KEY SHARE"
-)
 
 
 def _open_incident_or_early_resolve(service_id: int, dedup_key: str) -> tuple[int | None, bool]:

@@ -7,7 +7,7 @@ from django.db.models import Case, Count, IntegerField, OuterRef, QuerySet, Subq
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
-from incidents.models import OPEN_STATUSES, Alert, Incident, IncidentEvent, Status
+from incidents.models import OPEN_STATUSES, Alert, Incident, IncidentEvent, Service, Status
 from opsknight.models import Organization, User
 from opsknight.selectors import user_organizations
 
@@ -109,3 +109,12 @@ def open_incident_counts(organization: Organization | int) -> dict[str, int]:
     counts = {str(status): 0 for status in OPEN_STATUSES}
     counts.update(dict(rows))
     return counts
+
+
+def active_service(*, organization_id: int, service_id: object) -> Service | None:
+    """The organization's active service with this id, or None (also for another tenant's)."""
+    if not isinstance(service_id, int) or isinstance(service_id, bool):
+        return None
+    return Service.objects.filter(
+        pk=service_id, organization_id=organization_id, is_active=True
+    ).first()

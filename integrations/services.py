@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from incidents import services as incident_services
-from incidents.ingestion import IngestResult, NormalizedEvent, ingest
+from incidents.ingestion import IngestResult, NormalizedEvent, ingest, record_alert
 from incidents.models import Alert, AlertAction, Service
 from integrations.keys import hash_key, new_routing_key
 from integrations.models import Integration, IntegrationKind
@@ -134,8 +134,25 @@ def receive_for_service(
     *, service: Service, events: Sequence[NormalizedEvent], payload: Any, actor: Actor
 ) -> list[IngestResult]:
     """Events sent with an API key instead of an integration key: same path, no integration."""
+    return _receive_all(service, events, payload, actor, integration=None)
+
+
+def _receive_all(
+    service: Service,
+    events: Sequence[NormalizedEvent],
+    payload: Any,
+    actor: Actor,
+    integration: Integration | None,
+) -> list[IngestResult]:
     return [
-        ingest(service=service, event=event, payload=payload, integration_kind="api", actor=actor)
+        ingest(
+            service=service,
+            event=event,
+            payload=payload,
+            integration_id=integration.pk if integration else None,
+            integration_kind=integration.kind if integration else "api",
+            actor=actor,
+        )
         for event in events
     ]
 
@@ -150,17 +167,7 @@ def receive(
 ) -> list[IngestResult]:
     """Apply every event of one request in one transaction: all are committed, or none."""
     actor = actor or Actor.for_integration(integration.name)
-    return [
-        ingest(
-            service=integration.service,
-            event=event,
-            payload=payload,
-            integration_id=integration.pk,
-            integration_kind=integration.kind,
-            actor=actor,
-        )
-        for event in events
-    ]
+    return _receive_all(integration.service, events, payload, actor, integration)
 
 
 # --- Opsgenie acknowledge / close requests ----------------------------------------------------
@@ -212,9 +219,8 @@ def apply_alert_action(
             )
     details = {"identifier": identifier, "identifierType": identifier_type}
     details |= {name: value for name, value in asdict(request).items() if value}
-    return Alert.objects.create(
-        organization_id=integration.organization_id,
-        service_id=integration.service_id,
+    return record_alert(
+        service=integration.service,
         incident=incident,
         integration_id=integration.pk,
         integration_kind=integration.kind,
@@ -223,8 +229,8 @@ def apply_alert_action(
         # Unmatched: no dedup key, or ingest would take a close for a resolve that arrived
         # before its trigger and open the next alert with that alias already resolved.
         dedup_key=incident.dedup_key if incident is not None else "",
-        summary=f"{OPSGENIE_ACTION_NAMES[action]} {identifier_type} {identifier}"[:1024],
-        source=request.source[:255],
+        summary=f"{OPSGENIE_ACTION_NAMES[action]} {identifier_type} {identifier}",
+        source=request.source,
         details={**details, "error": error} if error else details,
-        payload=payload if payload is not None else {},
+        payload=payload,
     )

@@ -52,6 +52,17 @@ def organization_members(*, organization: Organization) -> QuerySet[Membership]:
     return Membership.objects.filter(organization=organization).select_related("user")
 
 
+def visible_organizations(*, user: User | None, api_key: APIKey | None) -> QuerySet[Organization]:
+    """Organizations a caller may see: a key's own, a superuser's all, a member's theirs."""
+    if api_key is not None:
+        return Organization.objects.filter(pk=api_key.organization_id)
+    if user is not None and user.is_superuser:
+        return Organization.objects.all()
+    if user is None or not user.is_authenticated:
+        return Organization.objects.none()
+    return user_organizations(user=user)
+
+
 def organization_api_keys(*, organization: Organization) -> QuerySet[APIKey]:
     return APIKey.objects.filter(organization=organization)
 

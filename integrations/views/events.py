@@ -7,7 +7,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from incidents.ingestion import IngestResult
-from incidents.models import Service
+from incidents.selectors import active_service
 from integrations import ratelimit
 from integrations.http import BadRequest, inbound, key_from_headers, read_json
 from integrations.models import Integration, IntegrationKind
@@ -99,9 +99,7 @@ def _by_api_key(token: str, body: object) -> HttpResponse:
     if not can(api_key, api_key.organization_id, Action.EVENTS_SEND):
         return _error(403, "permission_denied", "This API key lacks the events:write scope.")
     event, service_id = parse(body, needs_service=True)
-    service = Service.objects.filter(
-        pk=service_id, organization_id=api_key.organization_id, is_active=True
-    ).first()
+    service = active_service(organization_id=api_key.organization_id, service_id=service_id)
     if service is None:
         return _error(404, "not_found", f"No active service {service_id} in this organization.")
     # API keys share the rate-limit table with integrations under negative ids.

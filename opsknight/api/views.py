@@ -10,9 +10,9 @@ from rest_framework.response import Response
 
 from opsknight.api.authentication import APIKeyPrincipal
 from opsknight.api.serializers import APIKeyCreateSerializer, APIKeySerializer
-from opsknight.models import APIKey, Organization
+from opsknight.models import Organization
 from opsknight.permissions import Action, require
-from opsknight.selectors import organization_api_keys, user_organizations
+from opsknight.selectors import organization_api_keys, visible_organizations
 from opsknight.services import api_key_create, api_key_revoke
 
 
@@ -48,10 +48,10 @@ def whoami(request: Request) -> Response:
 def _organization(request: Request, slug: str) -> Organization:
     """The organization named in the URL, as the caller may see it: others' are a 404."""
     if isinstance(request.user, APIKeyPrincipal):
-        return get_object_or_404(Organization, slug=slug, pk=request.auth.organization_id)
-    if request.user.is_superuser:
-        return get_object_or_404(Organization, slug=slug)
-    return get_object_or_404(user_organizations(user=request.user), slug=slug)
+        visible = visible_organizations(user=None, api_key=request.auth)
+    else:
+        visible = visible_organizations(user=request.user, api_key=None)
+    return get_object_or_404(visible, slug=slug)
 
 
 @api_view(["GET", "POST"])
@@ -77,6 +77,6 @@ def api_keys(request: Request, org_slug: str) -> Response:
 def api_key_detail(request: Request, org_slug: str, key_id: int) -> Response:
     organization = _organization(request, org_slug)
     require(request.auth if request.auth else request.user, organization, Action.APIKEY_MANAGE)
-    api_key = get_object_or_404(APIKey, pk=key_id, organization=organization)
+    api_key = get_object_or_404(organization_api_keys(organization=organization), pk=key_id)
     api_key_revoke(api_key=api_key, actor=request.user if request.user.pk else None)
     return Response(status=status.HTTP_204_NO_CONTENT)
