@@ -104,6 +104,9 @@ DATABASES["default"]["OPTIONS"].setdefault(
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
     },
 )
+# Two test runs on one server (e.g. two checkouts) each need their own test database.
+if _test_db := env.str("TEST_DATABASE_NAME", default=""):
+    DATABASES["default"]["TEST"] = {"NAME": _test_db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Applications ------------------------------------------------------------------------
@@ -116,6 +119,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "django_htmx",
     "channels",

@@ -1,4 +1,4 @@
-"""On-call data: teams now; schedules, layers and overrides come with the schedules issue."""
+"""Teams: who belongs together and who leads them."""
 
 from __future__ import annotations
 
