@@ -1,9 +1,13 @@
 """On-call data. The final schedule is computed (`oncall.rotation`), never stored."""
 
-from oncall.models.schedules import (
+from oncall.models.people import (
     CalendarFeed,
     HandoffKind,
     HandoffNotice,
+    ShiftSwap,
+    SwapStatus,
+)
+from oncall.models.schedules import (
     Layer,
     LayerParticipant,
     LayerRestriction,
@@ -13,8 +17,6 @@ from oncall.models.schedules import (
     RotationType,
     RotationUnit,
     Schedule,
-    ShiftSwap,
-    SwapStatus,
     Weekday,
     validate_time_zone,
 )

@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from oncall.models.teams import Team
-from opsknight.models import Organization
+from opsknight.models import Membership, Organization
 
 
 def validate_time_zone(value: str) -> None:
@@ -61,6 +61,13 @@ class Schedule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+NOT_A_MEMBER = "This person is not a member of the schedule's organization."
+
+
+def _is_member(user_id: int, organization_id: int) -> bool:
+    return Membership.objects.filter(user_id=user_id, organization_id=organization_id).exists()
 
 
 class RotationType(models.TextChoices):
@@ -111,6 +118,11 @@ class Layer(models.Model):
     ical_text = models.TextField(blank=True, help_text="The last fetched or uploaded calendar.")
     ical_fetched_at = models.DateTimeField(null=True, blank=True)
     ical_error = models.TextField(blank=True)
+    ical_blocks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Parsed from the calendar: [[start, end, user id], ...] in ISO 8601, sorted.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -168,6 +180,11 @@ class LayerParticipant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.position}: {self.user}"
+
+    def clean(self) -> None:
+        organization_id = self.layer.schedule.organization_id if self.layer_id else None
+        if organization_id and self.user_id and not _is_member(self.user_id, organization_id):
+            raise ValidationError({"user": NOT_A_MEMBER})
 
 
 class RestrictionKind(models.TextChoices):
@@ -268,123 +285,38 @@ class Override(models.Model):
     def __str__(self) -> str:
         return f"{self.user} {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M}"
 
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.start and self.end and self.end <= self.start:
+            errors["end"] = "The end must be after the start."
+        if self.replaces_id is not None and self.replaces_id == self.user_id:
+            errors["replaces"] = "Someone cannot override themselves."
+        if self.schedule_id:
+            org_id = self.schedule.organization_id
+            for name in ("user_id", "replaces_id"):
+                user_id = getattr(self, name)
+                if user_id and not _is_member(user_id, org_id):
+                    errors[name[:-3]] = (
+                        "This person is not a member of the schedule's organization."
+                    )
+        if not errors and self.schedule_id and self.start and self.end:
+            clash = self.overlapping().first()
+            if clash is not None:
+                errors["start"] = (
+                    f"This overlaps override #{clash.pk} ({clash}); "
+                    "two overrides may overlap only when each replaces a different person."
+                )
+        if errors:
+            raise ValidationError(errors)
 
-class SwapStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    TAKEN = "taken", "Taken"
-    CANCELLED = "cancelled", "Cancelled"
+    def overlapping(self) -> models.QuerySet[Override]:
+        """Overrides this one may not overlap: any for everyone, or any replacing the same person.
 
-
-class ShiftSwap(models.Model):
-    """A participant offers a window of their shifts; whoever takes it gets an override."""
-
-    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="swaps")
-    requester = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="swaps_offered"
-    )
-    start = models.DateTimeField()
-    end = models.DateTimeField()
-    note = models.CharField(max_length=300, blank=True)
-    status = models.CharField(max_length=16, choices=SwapStatus.choices, default=SwapStatus.OPEN)
-    taken_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="swaps_taken",
-    )
-    taken_at = models.DateTimeField(null=True, blank=True)
-    override = models.OneToOneField(
-        Override, on_delete=models.SET_NULL, null=True, blank=True, related_name="swap"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["schedule", "start"]
-        constraints = [
-            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="swap_span")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.requester} offers {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M}"
-
-
-class CalendarFeed(models.Model):
-    """A secret iCal subscription URL: one schedule's shifts, or one person's across schedules.
-
-    Only a SHA-256 of the token is kept; revoking stops the URL at once.
-    """
-
-    organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="calendar_feeds"
-    )
-    schedule = models.ForeignKey(
-        Schedule, on_delete=models.CASCADE, null=True, blank=True, related_name="feeds"
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="calendar_feeds",
-    )
-    token_hash = models.CharField(max_length=64, unique=True)
-    prefix = models.CharField(max_length=16)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(schedule__isnull=False, user__isnull=True)
-                | Q(schedule__isnull=True, user__isnull=False),
-                name="calendar_feed_one_subject",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.prefix}… ({self.schedule or self.user})"
-
-
-class HandoffKind(models.TextChoices):
-    UPCOMING = "upcoming", "Shift starts soon"
-    STARTED = "started", "Shift started"
-
-
-class HandoffNotice(models.Model):
-    """The intent to tell someone about their shift; the notifications app delivers these.
-
-    Unique per (user, schedule, kind, shift start), so the periodic job can run any number of
-    times, on any number of workers, and each notice exists once.
-    """
-
-    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="handoffs")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="handoff_notices"
-    )
-    kind = models.CharField(max_length=16, choices=HandoffKind.choices)
-    shift_start = models.DateTimeField()
-    shift_end = models.DateTimeField()
-    created_at = models.DateTimeField(default=timezone.now)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["schedule", "user", "kind", "shift_start"], name="handoff_notice_once"
-            )
-        ]
-        indexes = [
-            models.Index(
-                fields=["created_at"],
-                condition=Q(delivered_at__isnull=True),
-                name="handoff_notice_pending",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.user} {self.shift_start:%Y-%m-%d %H:%M}"
+        Two overrides that replace different people may overlap: each swaps only its own person.
+        """
+        others = Override.objects.filter(
+            schedule_id=self.schedule_id, start__lt=self.end, end__gt=self.start
+        ).exclude(pk=self.pk)
+        if self.replaces_id is None:
+            return others
+        return others.filter(Q(replaces__isnull=True) | Q(replaces_id=self.replaces_id))
