@@ -286,6 +286,8 @@ JOB_RETENTION_HOURS = env.int("JOB_RETENTION_HOURS", default=24)
 # Extra modules holding tasks (plugins; the test suite's own probe tasks).
 PROCRASTINATE_IMPORT_PATHS = env.list("OPSKNIGHT_TASK_MODULES", default=[])
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = 60
+# How long before a shift starts its person is told ("your shift starts in 60 minutes").
+ONCALL_HANDOFF_NOTICE_MINUTES = env.int("ONCALL_HANDOFF_NOTICE_MINUTES", default=60)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels.layers.InMemoryChannelLayer",

@@ -1,0 +1,14 @@
+"""Periodic on-call jobs (queue `periodic`). Thin: the logic is in handoffs.py and calendars.py."""
+
+from __future__ import annotations
+
+from procrastinate.contrib.django import app
+
+from oncall.handoffs import handoff_notices_record
+
+
+@app.periodic(cron="* * * * *", periodic_id="record-handoff-notices")
+@app.task(queue="periodic", name="oncall.record_handoff_notices")
+def record_handoff_notices(timestamp: int) -> None:
+    """Write "shift starts soon" / "shift started" notices for the notifications app."""
+    handoff_notices_record()
