@@ -22,6 +22,7 @@ instant after the gap; times that exist twice (fall back) mean the first of the 
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -106,10 +107,11 @@ def zone(name: str) -> ZoneInfo:
 
 def localize(local: datetime, tz: ZoneInfo) -> datetime:
     """The UTC instant of a naive wall-clock time in `tz` (see the module doc for DST)."""
-    aware = local.replace(tzinfo=tz, fold=0)
-    instant = aware.astimezone(UTC)
-    if instant.astimezone(tz).replace(tzinfo=None) == local:
-        return instant
+    before = tz.utcoffset(local)  # fold=0: the offset in force before any change here
+    after = tz.utcoffset(local.replace(fold=1))
+    if before >= after:  # an ordinary time, or one that exists twice: take the first
+        return (local - before).replace(tzinfo=UTC)
+    instant = (local - before).replace(tzinfo=UTC)
     # `local` falls in a gap. fold=1 reads it with the offset after the jump, which lands
     # before the jump; fold=0 lands after it. Search the whole seconds in between (zone
     # transitions fall on whole seconds) for the first one whose wall time is past `local`.
@@ -352,8 +354,11 @@ def _disjoint(cuts: list[tuple[datetime, datetime, int]]) -> list[tuple[datetime
 def _replace(
     pieces: list[tuple[datetime, datetime, int, int]], override: OverrideSpec
 ) -> list[tuple[datetime, datetime, int, int]]:
+    # Only the pieces inside the override's window change: find them by bisection.
+    first = max(bisect_right(pieces, (override.start,)) - 1, 0)
+    last = bisect_left(pieces, (override.end,))
     out: list[tuple[datetime, datetime, int, int]] = []
-    for s, e, user, chosen in pieces:
+    for s, e, user, chosen in pieces[first:last]:
         if chosen != override.replaces or e <= override.start or s >= override.end:
             out.append((s, e, user, chosen))
             continue
@@ -362,7 +367,7 @@ def _replace(
         out.append((max(s, override.start), min(e, override.end), override.user, chosen))
         if e > override.end:
             out.append((override.end, e, user, chosen))
-    return out
+    return pieces[:first] + out + pieces[last:]
 
 
 def _tile(

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, When
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -90,7 +90,7 @@ def layer_spec(row: dict, participants: tuple[int, ...], windows: tuple[Window, 
     fixed = None
     if row["source"] == LayerSource.ICAL:
         fixed = tuple(
-            (parse_datetime(s), parse_datetime(e), int(u)) for s, e, u in row["ical_blocks"]
+            (parse_datetime(s), parse_datetime(e), int(u)) for s, e, u in row["imported"] or ()
         )
     return LayerSpec(
         id=row["id"],
@@ -136,31 +136,44 @@ _LAYER_FIELDS = (
     "rotation_unit",
     "handoff_time",
     "shift_length",
-    "ical_blocks",
 )
 
 
 def schedule_specs(
-    schedule_ids: Iterable[int], *, start: datetime | None = None, end: datetime | None = None
+    schedules: QuerySet[Schedule] | Iterable[int],
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> dict[int, ScheduleSpec]:
-    """Specs for many schedules in five queries; overrides only those touching [start, end)."""
-    ids = list(schedule_ids)
-    zones = dict(Schedule.objects.filter(pk__in=ids).values_list("id", "time_zone"))
-    layer_rows = list(Layer.objects.filter(schedule_id__in=ids).values(*_LAYER_FIELDS))
-    layer_ids = [row["id"] for row in layer_rows]
+    """Specs for many schedules in five queries; overrides only those touching [start, end).
+
+    Pass a QuerySet for many schedules (say, an organization's): it is used as a subquery, so
+    the query text does not grow with the number of schedules.
+    """
+    if not isinstance(schedules, QuerySet):
+        schedules = Schedule.objects.filter(pk__in=list(schedules))
+    chosen = schedules.values("pk")
+    zones = dict(schedules.values_list("id", "time_zone"))
+    layer_rows = list(
+        Layer.objects.filter(schedule__in=chosen).values(
+            *_LAYER_FIELDS,
+            # Only imported layers need their blocks: don't decode JSON for every rotation.
+            imported=Case(When(source=LayerSource.ICAL, then=F("ical_blocks"))),
+        )
+    )
     people: dict[int, list[int]] = defaultdict(list)
     for layer_id, user_id in (
-        LayerParticipant.objects.filter(layer_id__in=layer_ids)
+        LayerParticipant.objects.filter(layer__schedule__in=chosen)
         .order_by("position", "id")
         .values_list("layer_id", "user_id")
     ):
         people[layer_id].append(user_id)
     windows: dict[int, list[Window]] = defaultdict(list)
-    for row in LayerRestriction.objects.filter(layer_id__in=layer_ids).values(
+    for row in LayerRestriction.objects.filter(layer__schedule__in=chosen).values(
         "layer_id", "kind", "days", "start_weekday", "start_time", "end_weekday", "end_time"
     ):
         windows[row["layer_id"]].append(window_spec(row))
-    overrides = Override.objects.filter(schedule_id__in=ids)
+    overrides = Override.objects.filter(schedule__in=chosen)
     if start is not None:
         overrides = overrides.filter(end__gt=start)
     if end is not None:
@@ -187,7 +200,9 @@ def schedule_specs(
 def schedule_spec(
     schedule: Schedule, *, start: datetime | None = None, end: datetime | None = None
 ) -> ScheduleSpec:
-    return schedule_specs([schedule.pk], start=start, end=end)[schedule.pk]
+    return schedule_specs(Schedule.objects.filter(pk=schedule.pk), start=start, end=end)[
+        schedule.pk
+    ]
 
 
 # --- who and when ---------------------------------------------------------------------------
@@ -207,11 +222,11 @@ def oncall_users_at(schedule: Schedule, at: datetime | None = None) -> list[User
 
 
 def oncall_user_ids(
-    schedule_ids: Iterable[int], at: datetime | None = None
+    schedules: QuerySet[Schedule] | Iterable[int], at: datetime | None = None
 ) -> dict[int, tuple[int, ...]]:
-    """Who is on call now in each of many schedules: five queries in all."""
+    """Who is on call at `at` (default now) in each of many schedules: five queries in all."""
     at = at or timezone.now()
-    specs = schedule_specs(schedule_ids, start=at, end=at + timedelta(microseconds=1))
+    specs = schedule_specs(schedules, start=at, end=at + timedelta(microseconds=1))
     return {schedule_id: oncall_at(spec, at) for schedule_id, spec in specs.items()}
 
 
