@@ -7,18 +7,21 @@ Running it again changes nothing but makes sure the printed login works.
 from __future__ import annotations
 
 import json
+import zoneinfo
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from incidents.models import Service
 from incidents.services import service_create
 from integrations.models import IntegrationKind
 from integrations.services import integration_create, routing_key
-from oncall.models import Team
-from oncall.services import team_create
+from oncall.models import RotationType, Schedule, Team
+from oncall.services import RestrictionInput, layer_create, schedule_create, team_create
 from opsknight.localfiles import read_or_create_secret
 from opsknight.models import Organization, Role, User
 from opsknight.services import membership_set, organization_create
@@ -57,6 +60,42 @@ class DemoLogin:
 
 class DemoRefusedError(RuntimeError):
     pass
+
+
+def _demo_schedule(org: Organization, team: Team, people: list[User], admin: User) -> None:
+    """A weekly rotation of the team with a business-hours day layer on top, started last
+    Monday so "who is on call now" has an answer the moment the demo starts."""
+    schedule = schedule_create(
+        organization=org,
+        name="Platform primary",
+        time_zone="Europe/Berlin",
+        team=team,
+        actor=admin,
+    )
+    today = timezone.localdate(timezone=zoneinfo.ZoneInfo("Europe/Berlin"))
+    monday = datetime.combine(today - timedelta(days=today.weekday()), time(0), tzinfo=UTC)
+    layer_create(
+        schedule=schedule,
+        name="Weekly",
+        start=monday,
+        participants=people[:3],
+        rotation_type=RotationType.WEEKLY,
+        handoff_time=time(10),
+        actor=admin,
+    )
+    layer_create(
+        schedule=schedule,
+        name="Business hours",
+        start=monday,
+        participants=[people[3], admin],
+        rotation_type=RotationType.DAILY,
+        handoff_time=time(9),
+        priority=1,
+        actor=admin,
+        restrictions=[
+            RestrictionInput(start_time=time(9), end_time=time(17), days=(0, 1, 2, 3, 4))
+        ],
+    )
 
 
 @transaction.atomic
@@ -98,6 +137,9 @@ def seed_demo() -> DemoLogin:
             lead=people[2],
             members=people[:3],
         )
+    team = Team.objects.get(organization=org, name="Platform")
+    if not Schedule.objects.filter(organization=org, name="Platform primary").exists():
+        _demo_schedule(org, team, people, admin)
     service = Service.objects.filter(organization=org, name="Checkout API").first()
     if service is None:
         service = service_create(

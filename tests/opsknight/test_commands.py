@@ -13,6 +13,7 @@ import urllib.request
 
 import pytest
 
+from oncall.selectors import oncall_users_at
 from opsknight.models import Organization, User
 from tests.processes import free_port, manage, output, running
 
@@ -109,6 +110,9 @@ def test_seed_demo_is_idempotent_and_prints_a_working_login(tmp_path):
     assert org.memberships.count() == 5
     assert org.teams.get().name == "Platform"
     assert org.services.get().name == "Checkout API"
+    schedule = org.schedules.get()
+    assert schedule.layers.count() == 2
+    assert len(oncall_users_at(schedule)) == 1  # somebody is on call the moment the demo starts
 
 
 def _get_json(url: str) -> tuple[int, dict]:
