@@ -258,12 +258,22 @@ class UserShift:
     end: datetime
 
 
-def user_shifts(user: User, start: datetime, end: datetime) -> list[UserShift]:
-    """A person's shifts in [start, end) across every schedule they could appear in."""
+def user_shifts(
+    user: User, start: datetime, end: datetime, *, organization: Organization | None = None
+) -> list[UserShift]:
+    """A person's shifts in [start, end) across every schedule they could appear in.
+
+    That is schedules where they are in a rotation or have an override, and schedules with an
+    imported calendar in their organizations (a calendar names people by email, not by row).
+    """
     candidates = Schedule.objects.filter(
-        Q(layers__participants__user=user) | Q(overrides__user=user, overrides__end__gt=start)
-    ).distinct()
-    schedules = {schedule.pk: schedule for schedule in candidates}
+        Q(layers__participants__user=user)
+        | Q(overrides__user=user, overrides__end__gt=start)
+        | Q(layers__source=LayerSource.ICAL, organization__memberships__user=user)
+    )
+    if organization is not None:
+        candidates = candidates.filter(organization=organization)
+    schedules = {schedule.pk: schedule for schedule in candidates.distinct()}
     specs = schedule_specs(schedules, start=start, end=end)
     shifts = [
         UserShift(schedules[schedule_id], block.start, block.end)

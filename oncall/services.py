@@ -189,8 +189,12 @@ def override_create(
     replaces: User | None = None,
     reason: str = "",
     actor: User | None = None,
+    actor_label: str = "",
 ) -> Override:
-    """Someone covers [start, end): for everyone, or only in place of `replaces`."""
+    """Someone covers [start, end): for everyone, or only in place of `replaces`.
+
+    `actor_label` names a non-person actor (an API key) in the audit log.
+    """
     schedule = _lock_schedule(schedule)
     override = Override(
         schedule=schedule,
@@ -207,6 +211,7 @@ def override_create(
         action="schedule.override.created",
         organization=schedule.organization,
         actor=actor,
+        actor_label=actor_label,
         target=override,
         data=_override_data(override),
     )
@@ -224,12 +229,15 @@ def _override_data(override: Override) -> dict[str, Any]:
 
 
 @transaction.atomic
-def override_delete(*, override: Override, actor: User | None = None) -> None:
+def override_delete(
+    *, override: Override, actor: User | None = None, actor_label: str = ""
+) -> None:
     data = _override_data(override)
     audit_record(
         action="schedule.override.deleted",
         organization=override.schedule.organization,
         actor=actor,
+        actor_label=actor_label,
         target=override,
         data=data,
     )
@@ -331,6 +339,8 @@ def calendar_feed_create(
         raise ValidationError("A calendar feed is for one schedule or one person.")
     if schedule is not None and schedule.organization_id != organization.pk:
         raise ValidationError({"schedule": "The schedule belongs to another organization."})
+    if user is not None and not organization.memberships.filter(user=user).exists():
+        raise ValidationError({"user": "This person is not a member of the organization."})
     token = FEED_PREFIX + secrets.token_urlsafe(32)
     feed = CalendarFeed.objects.create(
         organization=organization,

@@ -286,6 +286,11 @@ JOB_RETENTION_HOURS = env.int("JOB_RETENTION_HOURS", default=24)
 # Extra modules holding tasks (plugins; the test suite's own probe tasks).
 PROCRASTINATE_IMPORT_PATHS = env.list("OPSKNIGHT_TASK_MODULES", default=[])
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = 60
+# Calendar imports fetch URLs chosen by organization admins: private and loopback addresses are
+# refused unless an operator allows them (say, for an intranet calendar server).
+CALENDAR_IMPORT_ALLOW_PRIVATE_ADDRESSES = env.bool(
+    "CALENDAR_IMPORT_ALLOW_PRIVATE_ADDRESSES", default=False
+)
 # How long before a shift starts its person is told ("your shift starts in 60 minutes").
 ONCALL_HANDOFF_NOTICE_MINUTES = env.int("ONCALL_HANDOFF_NOTICE_MINUTES", default=60)
 CHANNEL_LAYERS = {

@@ -16,5 +16,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("opsknight.api.urls")),
     path("incidents/", include("incidents.urls")),
+    path("calendars/", include("oncall.urls")),
     path("", include("integrations.urls")),
 ]

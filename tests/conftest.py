@@ -17,6 +17,16 @@ def _fresh_key_cache():
     forget_cached_keys()
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """PBKDF2 at production strength costs about a second per test user on a 2-core machine.
+
+    No test depends on the hasher's strength; subprocess tests (runall, seed_demo) keep the real
+    one because they read settings afresh.
+    """
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def org(db):
     return OrganizationFactory()

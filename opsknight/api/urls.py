@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from opsknight.api import views
 
@@ -10,4 +10,5 @@ urlpatterns = [
         views.api_key_detail,
         name="api-key-detail",
     ),
+    path("", include("oncall.api.urls")),
 ]

@@ -45,7 +45,7 @@ def whoami(request: Request) -> Response:
     )
 
 
-def _organization(request: Request, slug: str) -> Organization:
+def organization_for_request(request: Request, slug: str) -> Organization:
     """The organization named in the URL, as the caller may see it: others' are a 404."""
     if isinstance(request.user, APIKeyPrincipal):
         visible = visible_organizations(user=None, api_key=request.auth)
@@ -56,7 +56,7 @@ def _organization(request: Request, slug: str) -> Organization:
 
 @api_view(["GET", "POST"])
 def api_keys(request: Request, org_slug: str) -> Response:
-    organization = _organization(request, org_slug)
+    organization = organization_for_request(request, org_slug)
     require(request.auth if request.auth else request.user, organization, Action.APIKEY_MANAGE)
     if request.method == "GET":
         keys = organization_api_keys(organization=organization)
@@ -75,7 +75,7 @@ def api_keys(request: Request, org_slug: str) -> Response:
 
 @api_view(["DELETE"])
 def api_key_detail(request: Request, org_slug: str, key_id: int) -> Response:
-    organization = _organization(request, org_slug)
+    organization = organization_for_request(request, org_slug)
     require(request.auth if request.auth else request.user, organization, Action.APIKEY_MANAGE)
     api_key = get_object_or_404(organization_api_keys(organization=organization), pk=key_id)
     api_key_revoke(api_key=api_key, actor=request.user if request.user.pk else None)

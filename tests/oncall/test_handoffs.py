@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
+from procrastinate.contrib.django import app
 
+from oncall import tasks
 from oncall.handoffs import handoff_notices_record
 from oncall.models import HandoffKind, HandoffNotice, RotationType
 from oncall.services import override_create
@@ -61,3 +63,18 @@ def test_overrides_count_as_shifts(org):
     override_create(schedule=primary, user=carol, start=cover, end=cover + timedelta(hours=3))
     handoff_notices_record(now=cover - timedelta(minutes=5), lead=timedelta(minutes=60))
     assert notices() == [(carol.pk, HandoffKind.UPCOMING, cover, cover + timedelta(hours=3))]
+
+
+def test_the_periodic_jobs_are_registered_and_run(org):
+    alice, bob = people(org, 2)
+    start = datetime.now(UTC) - timedelta(days=1)
+    soon = (datetime.now(UTC) + timedelta(minutes=30)).time()
+    layer(schedule(org), [alice, bob], start, rotation_type=RotationType.DAILY, handoff_time=soon)
+    periodic = {
+        task.periodic_id: task.task.name for task in app.periodic_registry.periodic_tasks.values()
+    }
+    assert periodic["record-handoff-notices"] == "oncall.record_handoff_notices"
+    assert periodic["refresh-imported-calendars"] == "oncall.refresh_imported_calendars"
+    tasks.record_handoff_notices(timestamp=0)
+    tasks.refresh_imported_calendars(timestamp=0)
+    assert HandoffNotice.objects.filter(kind=HandoffKind.UPCOMING).count() == 1
