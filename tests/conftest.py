@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import global_settings
 from rest_framework.test import APIClient
 
 from integrations.selectors import forget_cached_keys
@@ -24,7 +25,10 @@ def _fast_passwords(settings):
     No test depends on the hasher's strength; subprocess tests (runall, seed_demo) keep the real
     one because they read settings afresh.
     """
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",  # new hashes: fast
+        *global_settings.PASSWORD_HASHERS,  # still verifies what subprocesses hashed
+    ]
 
 
 @pytest.fixture
