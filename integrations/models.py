@@ -15,6 +15,34 @@ class IntegrationKind(models.TextChoices):
     OPSGENIE = "opsgenie", "Opsgenie Alert API"
     ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
     EVENTS = "events", "OpsKnight Events API"
+    # Served by the generic endpoint POST /api/v1/integrations/<kind>/ (sources/registry.py).
+    GRAFANA = "grafana", "Grafana Alerting"
+    DATADOG = "datadog", "Datadog"
+    KEEP = "keep", "Keep"
+    GRAFANA_ONCALL = "grafana-oncall", "Grafana OnCall webhook format"
+    WEBHOOK = "webhook", "Generic webhook (configurable mapping)"
+    CLOUDWATCH = "cloudwatch", "AWS CloudWatch via SNS"
+    AZURE = "azure", "Azure Monitor"
+    GCP = "gcp", "Google Cloud Monitoring"
+    NEWRELIC = "newrelic", "New Relic"
+    DYNATRACE = "dynatrace", "Dynatrace"
+    APPDYNAMICS = "appdynamics", "AppDynamics"
+    SENTRY = "sentry", "Sentry"
+    GITHUB = "github", "GitHub"
+    GITLAB = "gitlab", "GitLab"
+    BITBUCKET = "bitbucket", "Bitbucket"
+    VERCEL = "vercel", "Vercel"
+    ELASTIC = "elastic", "Elastic / Kibana"
+    HONEYCOMB = "honeycomb", "Honeycomb"
+    SPLUNK_OBSERVABILITY = "splunk-observability", "Splunk Observability"
+    SPLUNK_ONCALL = "splunk-oncall", "Splunk On-Call (VictorOps)"
+    NAGIOS = "nagios", "Nagios"
+    ICINGA = "icinga", "Icinga 2"
+    ZABBIX = "zabbix", "Zabbix"
+    UPTIMEROBOT = "uptimerobot", "UptimeRobot"
+    PINGDOM = "pingdom", "Pingdom"
+    BETTERSTACK = "betterstack", "Better Stack"
+    UPTIME_KUMA = "uptime-kuma", "Uptime Kuma"
 
 
 class Integration(models.Model):
@@ -28,7 +56,7 @@ class Integration(models.Model):
         Organization, on_delete=models.CASCADE, related_name="integrations"
     )
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="integrations")
-    kind = models.CharField(max_length=20, choices=IntegrationKind.choices)
+    kind = models.CharField(max_length=32, choices=IntegrationKind.choices)
     name = models.CharField(max_length=150)
     key_prefix = models.CharField(max_length=8, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)

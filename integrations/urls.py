@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from integrations.views import events, pagerduty
+from integrations.views import events, pagerduty, webhooks
 
 urlpatterns = [
     # PagerDuty Events API v2
@@ -15,4 +15,11 @@ urlpatterns = [
     path("api/v1/events", events.events, name="events"),
     # Prometheus Alertmanager webhook
     path("api/v1/integrations/alertmanager/", include("integrations.urls_alertmanager")),
+    # Every other provider (integrations/sources/registry.py)
+    path("api/v1/integrations/<slug:kind>/", webhooks.webhook, name="provider-webhook"),
+    path(
+        "api/v1/integrations/<slug:kind>/<str:key>/",
+        webhooks.webhook,
+        name="provider-webhook-by-url",
+    ),
 ]

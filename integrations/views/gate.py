@@ -40,6 +40,8 @@ def admit(
     kinds: tuple[IntegrationKind, ...],
     refuse: Callable[[Refusal], HttpResponse],
     request: HttpRequest | None = None,
+    verify: Callable[[HttpRequest, str], bool] | None = None,
+    signature_help: str = "",
 ) -> Integration | HttpResponse:
     integration = integration_by_key(key)
     if integration is None:
@@ -56,13 +58,15 @@ def admit(
         )
     # With a signing secret set, only signed requests get in: the key alone may have leaked
     # (it often travels in URLs and configuration files).
+    check = verify or signature_valid
     if integration.signing_secret_encrypted and (
-        request is None or not signature_valid(request, signing_secret(integration))
+        request is None or not check(request, signing_secret(integration))
     ):
         return refuse(
             Refusal(
                 "bad_signature",
-                "This integration requires a valid HMAC-SHA256 signature of the body in "
+                signature_help
+                or "This integration requires a valid HMAC-SHA256 signature of the body in "
                 "X-OpsKnight-Signature: sha256=<hex>.",
             )
         )
