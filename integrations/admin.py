@@ -7,8 +7,13 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
+from integrations.console import dry_run, sample_payload
 from integrations.models import Integration
 from integrations.services import (
     integration_create,
@@ -63,7 +68,46 @@ class IntegrationAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
             return []
-        return ["service", "kind", "organization", "key_prefix", "created_by", "created_at"]
+        return [
+            "service",
+            "kind",
+            "organization",
+            "key_prefix",
+            "created_by",
+            "created_at",
+            "test_console",
+        ]
+
+    @admin.display(description="Test console")
+    def test_console(self, obj: Integration) -> str:
+        url = reverse("admin:integrations_integration_console", args=[obj.pk])
+        return format_html('<a href="{}">Try a payload without creating an incident</a>', url)
+
+    def get_urls(self) -> list[Any]:
+        console = path(
+            "<int:integration_id>/test-console/",
+            self.admin_site.admin_view(self.console_view),
+            name="integrations_integration_console",
+        )
+        return [console, *super().get_urls()]
+
+    def console_view(self, request: HttpRequest, integration_id: int) -> HttpResponse:
+        """Paste a payload, see its events and where they would go; nothing is written."""
+        integration = get_object_or_404(
+            Integration.objects.select_related("service"), pk=integration_id
+        )
+        raw = request.POST.get("payload", "") if request.method == "POST" else ""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Test console: {integration.name}",
+            "integration": integration,
+            "opts": self.model._meta,
+            "payload": raw or sample_payload(integration),
+            "result": dry_run(integration, raw) if request.method == "POST" else None,
+        }
+        return TemplateResponse(
+            request, "admin/integrations/integration/test_console.html", context
+        )
 
     def save_model(self, request: HttpRequest, obj: Integration, form: Any, change: bool) -> None:
         data = form.cleaned_data
