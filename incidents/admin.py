@@ -8,12 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html_join
 
-from incidents.models import Alert, Incident, IncidentEvent, Service
+from incidents.maintenance import (
+    active_windows,
+    maintenance_end,
+    maintenance_schedule,
+    validate_window,
+)
+from incidents.models import Alert, Incident, IncidentEvent, MaintenanceWindow, Service
 
 ADMIN_ALERT_LIMIT = 50
 
@@ -24,6 +34,30 @@ class ServiceAdmin(admin.ModelAdmin):
     list_filter = ["organization", "is_active"]
     list_select_related = ["organization"]
     search_fields = ["name", "description"]
+    readonly_fields = ["maintenance_now"]
+
+    @admin.display(description="Maintenance now")
+    def maintenance_now(self, obj: Service) -> str:
+        """The windows silencing this service now (its own and organization-wide ones)."""
+        if obj.pk is None:
+            return "-"
+        windows = list(active_windows(obj))
+        if not windows:
+            return "None: alerts page as usual."
+        return format_html_join(
+            "",
+            '<div><a href="{}">#{}</a> {} until {}{}</div>',
+            (
+                (
+                    reverse("admin:incidents_maintenancewindow_change", args=[w.pk]),
+                    w.pk,
+                    "this service" if w.service_id else "organization-wide",
+                    timezone.localtime(w.end).strftime("%Y-%m-%d %H:%M %Z"),
+                    f": {w.reason}" if w.reason else "",
+                )
+                for w in windows
+            ),
+        )
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -85,3 +119,59 @@ class IncidentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class MaintenanceWindowForm(forms.ModelForm):
+    class Meta:
+        model = MaintenanceWindow
+        fields = ["organization", "service", "start", "end", "reason"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["end"] > data["start"]:
+            validate_window(data["start"], data["end"])
+        return data
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(admin.ModelAdmin):
+    """Windows are created and ended through the services (audited), never edited in place."""
+
+    form = MaintenanceWindowForm
+    list_display = ["__str__", "organization", "service", "start", "end", "reason", "created_by"]
+    list_filter = ["organization"]
+    list_select_related = ["organization", "service", "created_by"]
+    search_fields = ["reason", "service__name"]
+    date_hierarchy = "start"
+    actions = ["end_now"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return []
+        return ["organization", "service", "start", "end", "reason", "created_by", "created_at"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # "End now" cancels a window that has not started, with an audit row
+
+    def save_model(
+        self, request: HttpRequest, obj: MaintenanceWindow, form: Any, change: bool
+    ) -> None:
+        if change:
+            return
+        data = form.cleaned_data
+        window = maintenance_schedule(
+            organization=data["organization"],
+            service=data["service"],
+            start=data["start"],
+            end=data["end"],
+            reason=data["reason"],
+            actor=request.user,
+        )
+        obj.pk = window.pk
+        obj.refresh_from_db()
+
+    @admin.action(description="End selected windows now (cancel those not started)")
+    def end_now(self, request: HttpRequest, queryset: QuerySet[MaintenanceWindow]) -> None:
+        for window in queryset:
+            maintenance_end(window=window, actor=request.user)
+        self.message_user(request, "Maintenance ended.", messages.SUCCESS)

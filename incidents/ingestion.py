@@ -7,6 +7,8 @@ Attaching an alert takes only a KEY SHARE lock on the incident (the same lock it
 takes), so concurrent alerts for one incident never wait on each other; lifecycle changes take
 FOR UPDATE and therefore wait for them, so an alert can never land on an incident that was
 resolved under its feet. No counter is updated per alert: the count is a query.
+Maintenance windows (incidents/maintenance.py) are asked in the same query as the dedup key,
+so they cost a trigger no round trip.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from incidents import events, services
+from incidents import events, maintenance, services
 from incidents.models import (
     DEDUP_KEY_MAX_LENGTH,
     Alert,
     AlertAction,
     EventKind,
     Incident,
+    Priority,
     Service,
     Severity,
     Status,
@@ -69,7 +72,8 @@ class NormalizedEvent:
 
 @dataclass(frozen=True)
 class IngestResult:
-    outcome: str  # triggered | deduplicated | acknowledged | resolved | ignored | recorded
+    # triggered | suppressed | deduplicated | acknowledged | resolved | ignored | recorded
+    outcome: str
     dedup_key: str
     alert: Alert
     incident: Incident | None = None
@@ -187,25 +191,51 @@ def _open_incident_id(service_id: int, dedup_key: str) -> int | None:
     return row[0] if row else None
 
 
-def _open_incident_or_early_resolve(service_id: int, dedup_key: str) -> tuple[int | None, bool]:
-    """Both questions a trigger asks, in one round trip."""
+@dataclass(frozen=True)
+class _TriggerContext:
+    incident_id: int | None  # the open incident with this key
+    status: str | None  # its status
+    resolved_early: bool  # a resolve for this key came in the last few minutes
+    window_id: int | None  # the maintenance window covering the service now
+
+
+def _trigger_context(service: Service, dedup_key: str) -> _TriggerContext:
+    """Every question a trigger asks, in one round trip (the window check costs none)."""
+    now = timezone.now()
+    window_sql, window_params = maintenance.active_window_sql(service, now)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT ({_OPEN_INCIDENT_SQL}), EXISTS (SELECT 1 FROM incidents_alert "  # noqa: S608
+            "SELECT found.id, found.status, EXISTS (SELECT 1 FROM incidents_alert "  # noqa: S608
             "WHERE service_id = %s AND dedup_key = %s AND incident_id IS NULL "
-            "AND action = 'resolve' AND received_at >= %s)",
-            [service_id, dedup_key, service_id, dedup_key, timezone.now() - EARLY_RESOLVE_WINDOW],
+            f"AND action = 'resolve' AND received_at >= %s), ({window_sql}) "
+            "FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT id, status "
+            "FROM incidents_incident WHERE service_id = %s AND dedup_key = %s "
+            "AND status <> 'resolved' FOR KEY SHARE) AS found ON true",
+            [
+                service.pk,
+                dedup_key,
+                now - EARLY_RESOLVE_WINDOW,
+                *window_params,
+                service.pk,
+                dedup_key,
+            ],
         )
-        incident_id, early = cursor.fetchone()
-    return incident_id, early
+        return _TriggerContext(*cursor.fetchone())
 
 
 def _trigger(service: Service, event: NormalizedEvent, alert: Alert, actor: Actor) -> IngestResult:
     for _ in range(5):
-        incident_id, resolved_early = _open_incident_or_early_resolve(service.pk, alert.dedup_key)
-        if incident_id is not None:
-            return _finish(alert, "deduplicated", Incident(pk=incident_id))
-        if resolved_early:
+        found = _trigger_context(service, alert.dedup_key)
+        if found.incident_id is not None:
+            if found.status == Status.SUPPRESSED and found.window_id is None:
+                # The problem outlived the maintenance: page now rather than never.
+                resumed = maintenance.resume_paging(
+                    incident_id=found.incident_id, actor=actor, summary=alert.summary
+                )
+                if resumed is not None:
+                    return _finish(alert, "triggered", resumed)
+            return _finish(alert, "deduplicated", Incident(pk=found.incident_id))
+        if found.resolved_early:
             incident = _create_incident(service, event, alert, status=Status.RESOLVED)
             services.record_event(incident, EventKind.TRIGGERED, actor, alert.summary)
             services.record_event(
@@ -213,6 +243,14 @@ def _trigger(service: Service, event: NormalizedEvent, alert: Alert, actor: Acto
             )
             _link_early_resolves(incident, service.pk, alert.dedup_key)
             return _finish(alert, "resolved", incident)
+        if found.window_id is not None:
+            incident = _create_incident(service, event, alert, status=Status.SUPPRESSED)
+            if incident is not None:
+                # On the dashboard, but no IncidentTriggered: escalation never starts.
+                maintenance.record_suppressed(incident, found.window_id, actor, alert.summary)
+                services.announce(incident)
+                return _finish(alert, "suppressed", incident)
+            continue
         incident = _create_incident(service, event, alert, status=Status.TRIGGERED)
         if incident is not None:
             services.record_event(incident, EventKind.TRIGGERED, actor, alert.summary)
@@ -257,7 +295,9 @@ def _create_incident(
         description=event.description[:20_000],
         status=status,
         urgency=_urgency(service, event),
-        priority=event.priority,
+        # Parsers pass what providers send; only a real P1-P5 is kept (raw SQL below skips
+        # the model's choices check, and a bad value must never become a 500).
+        priority=event.priority if event.priority in Priority.values else "",
         severity=event.severity,
         dedup_key=alert.dedup_key,
         source=event.source[:255],

@@ -7,8 +7,10 @@ services.py. The timeline is append-only in the database.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -286,3 +288,66 @@ class Note(models.Model):
 
     def __str__(self) -> str:
         return self.body[:60]
+
+
+class MaintenanceWindow(models.Model):
+    """A time when a service (or, without one, the whole organization) pages nobody.
+
+    Triggers during a window open SUPPRESSED incidents (incidents/maintenance.py decides).
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="maintenance_windows", db_index=False
+    )
+    service = models.ForeignKey(
+        Service,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="maintenance_windows",
+        help_text="Blank: every service of the organization.",
+    )
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    reason = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end__gt=models.F("start")), name="maintenance_end_after_start"
+            )
+        ]
+        indexes = [
+            # "Active at T" is end > T AND start <= T: ended windows (most of them) fall
+            # outside the range scan on end.
+            models.Index(fields=["organization", "end"], name="maintenance_active_at"),
+        ]
+        ordering = ["-start"]
+
+    def __str__(self) -> str:
+        scope = self.service.name if self.service_id else "all services"
+        return f"Maintenance of {scope} {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.start and self.end and self.end <= self.start:
+            errors["end"] = "The window must end after it starts."
+        if (
+            self.service_id
+            and self.organization_id
+            and self.service.organization_id != self.organization_id
+        ):
+            errors["service"] = "This service belongs to another organization."
+        if errors:
+            raise ValidationError(errors)
+
+    def is_active(self, at: datetime) -> bool:
+        return self.start <= at < self.end

@@ -1,4 +1,5 @@
-"""Integrations in the admin: create (the key is shown once), rotate, enable and disable."""
+"""Integrations and heartbeats in the admin: create (the key is shown once), rotate, enable and
+disable, all through the audited services."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from integrations.console import dry_run, sample_payload
-from integrations.models import Integration
+from integrations.heartbeats import (
+    heartbeat_create,
+    heartbeat_rotate_key,
+    heartbeat_set_enabled,
+    heartbeat_update,
+    ping_url,
+)
+from integrations.models import Heartbeat, Integration
 from integrations.services import (
     integration_create,
     integration_rotate_key,
@@ -161,3 +169,95 @@ class IntegrationAdmin(admin.ModelAdmin):
     def enable(self, request: HttpRequest, queryset: QuerySet[Integration]) -> None:
         for integration in queryset:
             integration_set_enabled(integration=integration, enabled=True, actor=request.user)
+
+
+@admin.register(Heartbeat)
+class HeartbeatAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "service",
+        "organization",
+        "state",
+        "last_ping_at",
+        "deadline_at",
+        "interval_minutes",
+        "enabled",
+    ]
+    list_filter = ["state", "enabled", "organization"]
+    list_select_related = ["service", "organization"]
+    search_fields = ["name", "key_prefix", "service__name"]
+    actions = ["rotate_keys", "disable", "enable"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return ["service", "name", "interval_minutes", "grace_minutes"]
+        return [
+            "name",
+            "enabled",
+            "interval_minutes",
+            "grace_minutes",
+            *self.get_readonly_fields(request, obj),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return []
+        return [
+            "service",
+            "organization",
+            "key_prefix",
+            "state",
+            "last_ping_at",
+            "deadline_at",
+            "created_by",
+            "created_at",
+        ]
+
+    def save_model(self, request: HttpRequest, obj: Heartbeat, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        if not change:
+            issued = heartbeat_create(
+                service=data["service"],
+                name=data["name"],
+                interval_minutes=data["interval_minutes"],
+                grace_minutes=data["grace_minutes"],
+                created_by=request.user,
+            )
+            obj.pk = issued.heartbeat.pk
+            obj.refresh_from_db()
+            self.message_user(
+                request,
+                f"Heartbeat created. Its ping URL (GET or POST), shown only now: "
+                f"{ping_url(issued.key)}",
+                messages.WARNING,
+            )
+            return
+        if {"name", "interval_minutes", "grace_minutes"} & set(form.changed_data):
+            heartbeat_update(
+                heartbeat=obj,
+                name=data["name"],
+                interval_minutes=data["interval_minutes"],
+                grace_minutes=data["grace_minutes"],
+                actor=request.user,
+            )
+        if "enabled" in form.changed_data:
+            heartbeat_set_enabled(heartbeat=obj, enabled=data["enabled"], actor=request.user)
+        obj.refresh_from_db()
+
+    @admin.action(description="Rotate the ping URLs (the old ones stop working)")
+    def rotate_keys(self, request: HttpRequest, queryset: QuerySet[Heartbeat]) -> None:
+        for heartbeat in queryset:
+            key = heartbeat_rotate_key(heartbeat=heartbeat, actor=request.user)
+            self.message_user(
+                request, f"{heartbeat.name}: new ping URL {ping_url(key)}", messages.WARNING
+            )
+
+    @admin.action(description="Disable selected heartbeats")
+    def disable(self, request: HttpRequest, queryset: QuerySet[Heartbeat]) -> None:
+        for heartbeat in queryset:
+            heartbeat_set_enabled(heartbeat=heartbeat, enabled=False, actor=request.user)
+
+    @admin.action(description="Enable selected heartbeats")
+    def enable(self, request: HttpRequest, queryset: QuerySet[Heartbeat]) -> None:
+        for heartbeat in queryset:
+            heartbeat_set_enabled(heartbeat=heartbeat, enabled=True, actor=request.user)

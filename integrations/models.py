@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
 from incidents.models import Service
 from opsknight.models import Organization
+
+MAX_HEARTBEAT_MINUTES = 31 * 24 * 60  # a monthly job is the slowest we watch
 
 
 class IntegrationKind(models.TextChoices):
@@ -86,3 +89,71 @@ class Integration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
+
+
+class HeartbeatState(models.TextChoices):
+    NEVER = "never", "Never pinged"
+    UP = "up", "Up"
+    DOWN = "down", "Down (an incident is open)"
+
+
+class Heartbeat(models.Model):
+    """A dead man's switch: a job pings its URL every `interval_minutes`; silence pages.
+
+    The ping key is kept only as its SHA-256 (shown once, at creation or rotation): unlike an
+    integration key nobody needs to read it back, it lives in the pinging job's crontab.
+    `deadline_at` is when silence turns it down: last ping (or creation, or re-enabling) plus
+    interval plus grace, stored so the minute-by-minute check is one indexed range scan.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="heartbeats"
+    )
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="heartbeats")
+    name = models.CharField(max_length=150)
+    key_prefix = models.CharField(max_length=8, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    interval_minutes = models.PositiveIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(MAX_HEARTBEAT_MINUTES)]
+    )
+    grace_minutes = models.PositiveIntegerField(
+        default=1,
+        validators=[MaxValueValidator(MAX_HEARTBEAT_MINUTES)],
+        help_text="Extra minutes of silence tolerated after the interval.",
+    )
+    state = models.CharField(
+        max_length=8, choices=HeartbeatState.choices, default=HeartbeatState.NEVER
+    )
+    enabled = models.BooleanField(default=True)
+    last_ping_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(help_text="No ping by then: down.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["organization", "service", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=HeartbeatState.values), name="heartbeat_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(interval_minutes__gte=1), name="heartbeat_interval_positive"
+            ),
+        ]
+        indexes = [
+            # The periodic check: enabled, not already down, deadline passed.
+            models.Index(
+                fields=["deadline_at"],
+                condition=models.Q(enabled=True) & ~models.Q(state="down"),
+                name="heartbeat_watch",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

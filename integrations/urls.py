@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from integrations.views import events, pagerduty, webhooks
+from integrations.views import events, heartbeats, pagerduty, webhooks
 
 urlpatterns = [
     # PagerDuty Events API v2
@@ -15,6 +15,8 @@ urlpatterns = [
     path("api/v1/events", events.events, name="events"),
     # Prometheus Alertmanager webhook
     path("api/v1/integrations/alertmanager/", include("integrations.urls_alertmanager")),
+    # Heartbeat monitors: the monitored job pings (GET or POST)
+    path("api/v1/heartbeats/<str:key>/ping", heartbeats.ping, name="heartbeat-ping"),
     # Every other provider (integrations/sources/registry.py)
     path("api/v1/integrations/<slug:kind>/", webhooks.webhook, name="provider-webhook"),
     path(

@@ -69,6 +69,7 @@ def schedule_create(
     team: Team | None = None,
     description: str = "",
     actor: User | None = None,
+    actor_label: str = "",
 ) -> Schedule:
     if team is not None and team.organization_id != organization.pk:
         raise ValidationError({"team": "The team belongs to another organization."})
@@ -81,7 +82,13 @@ def schedule_create(
     )
     schedule.full_clean()
     schedule.save()
-    audit_record(action="schedule.created", organization=organization, actor=actor, target=schedule)
+    audit_record(
+        action="schedule.created",
+        organization=organization,
+        actor=actor,
+        actor_label=actor_label,
+        target=schedule,
+    )
     return schedule
 
 
@@ -111,6 +118,7 @@ def layer_create(
     shift_length: timedelta | None = None,
     restrictions: Sequence[RestrictionInput] = (),
     actor: User | None = None,
+    actor_label: str = "",
 ) -> Layer:
     """A rotation layer with its people in order; a rotation of nobody is refused."""
     if not participants:
@@ -146,6 +154,7 @@ def layer_create(
         action="schedule.layer.created",
         organization=schedule.organization,
         actor=actor,
+        actor_label=actor_label,
         target=layer,
         data={"schedule": schedule.pk, "participants": [u.pk for u in participants]},
     )
@@ -276,6 +285,8 @@ def swap_take(*, swap_id: int, taker: User) -> ShiftSwap:
         raise ValidationError({"status": f"This offer is {swap.get_status_display().lower()}."})
     if taker.pk == swap.requester_id:
         raise ValidationError({"taken_by": "You cannot take your own offer."})
+    if swap.end <= timezone.now():
+        raise ValidationError({"end": "This offer's window is over."})
     override = override_create(
         schedule=swap.schedule,
         user=taker,
@@ -301,7 +312,7 @@ def swap_take(*, swap_id: int, taker: User) -> ShiftSwap:
 
 
 @transaction.atomic
-def swap_cancel(*, swap_id: int, actor: User) -> ShiftSwap:
+def swap_cancel(*, swap_id: int, actor: User | None, actor_label: str = "") -> ShiftSwap:
     swap = ShiftSwap.objects.select_for_update().select_related("schedule").get(pk=swap_id)
     if swap.status != SwapStatus.OPEN:
         raise ValidationError({"status": f"This offer is {swap.get_status_display().lower()}."})
@@ -311,6 +322,7 @@ def swap_cancel(*, swap_id: int, actor: User) -> ShiftSwap:
         action="schedule.swap.cancelled",
         organization=swap.schedule.organization,
         actor=actor,
+        actor_label=actor_label,
         target=swap,
     )
     return swap
@@ -333,6 +345,7 @@ def calendar_feed_create(
     created_by: User | None,
     schedule: Schedule | None = None,
     user: User | None = None,
+    actor_label: str = "",
 ) -> IssuedFeed:
     """A secret subscription URL token for one schedule or one person; shown only now."""
     if (schedule is None) == (user is None):
@@ -351,13 +364,17 @@ def calendar_feed_create(
         created_by=created_by,
     )
     audit_record(
-        action="calendar_feed.created", organization=organization, actor=created_by, target=feed
+        action="calendar_feed.created",
+        organization=organization,
+        actor=created_by,
+        actor_label=actor_label,
+        target=feed,
     )
     return IssuedFeed(feed=feed, token=token)
 
 
 @transaction.atomic
-def calendar_feed_revoke(*, feed: CalendarFeed, actor: User | None) -> None:
+def calendar_feed_revoke(*, feed: CalendarFeed, actor: User | None, actor_label: str = "") -> None:
     if feed.revoked_at is None:
         feed.revoked_at = timezone.now()
         feed.save(update_fields=["revoked_at"])
@@ -365,6 +382,7 @@ def calendar_feed_revoke(*, feed: CalendarFeed, actor: User | None) -> None:
             action="calendar_feed.revoked",
             organization=feed.organization,
             actor=actor,
+            actor_label=actor_label,
             target=feed,
         )
 

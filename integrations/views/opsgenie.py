@@ -43,6 +43,7 @@ SUCCESS_STATUS = {
     (AlertAction.TRIGGER, "triggered"): "Created alert",
     (AlertAction.TRIGGER, "deduplicated"): "Alert already exists; its count was increased",
     (AlertAction.TRIGGER, "resolved"): "Created alert; it was already closed",
+    (AlertAction.TRIGGER, "suppressed"): "Created alert (during maintenance: it pages nobody)",
     (AlertAction.ACKNOWLEDGE, "acknowledged"): "Acknowledged alert",
     (AlertAction.RESOLVE, "resolved"): "Closed alert",
 }

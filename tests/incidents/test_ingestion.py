@@ -49,6 +49,13 @@ def test_service_default_urgency_and_event_override_win(org):
     assert forced.incident.urgency == "high"
 
 
+@pytest.mark.parametrize(("given", "kept"), [("P2", "P2"), ("normal", ""), ("XY", ""), ("", "")])
+def test_only_a_real_priority_is_kept(org, given, kept):
+    result = ingest(service=make_service(org), event=_event("trigger", priority=given), payload={})
+    result.incident.refresh_from_db()
+    assert result.incident.priority == kept
+
+
 def test_trigger_dedups_into_the_open_incident_and_keeps_every_alert(org):
     service = make_service(org)
     first = ingest(service=service, event=_event("trigger"), payload={"n": 1})

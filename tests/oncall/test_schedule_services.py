@@ -195,3 +195,16 @@ def test_swap_offer_and_take_becomes_an_override(org):
     )
     swap_cancel(swap_id=other.pk, actor=alice)
     assert ShiftSwap.objects.get(pk=other.pk).status == SwapStatus.CANCELLED
+
+
+def test_an_offer_whose_window_is_over_cannot_be_taken(org):
+    alice, bob = people(org, 2)
+    primary = schedule(org)
+    start = datetime.now(UTC) - timedelta(days=2)
+    layer(primary, [alice], start, rotation_type=RotationType.DAILY, handoff_time=time(0))
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    swap = swap_offer(schedule=primary, requester=alice, start=soon - timedelta(hours=1), end=soon)
+    ShiftSwap.objects.filter(pk=swap.pk).update(end=datetime.now(UTC) - timedelta(seconds=1))
+    with pytest.raises(ValidationError, match="window is over"):
+        swap_take(swap_id=swap.pk, taker=bob)
+    assert not Override.objects.exists()
