@@ -28,6 +28,18 @@ class IssuedIntegration:
     key: str
 
 
+# Senders that cannot sign with a shared secret: a secret would refuse every request they make.
+# (SNS messages carry AWS's own signature, which is always checked.)
+UNSIGNABLE_KINDS = {IntegrationKind.CLOUDWATCH}
+
+
+def _check_secret_allowed(kind: str, secret: str) -> None:
+    if secret and kind in UNSIGNABLE_KINDS:
+        raise ValidationError(
+            {"signing_secret": "This sender cannot sign requests with a shared secret."}
+        )
+
+
 @transaction.atomic
 def integration_create(
     *,
@@ -39,6 +51,7 @@ def integration_create(
     signing_secret: str = "",
     options: dict[str, Any] | None = None,
 ) -> IssuedIntegration:
+    _check_secret_allowed(kind, signing_secret)
     key = new_routing_key()
     integration = Integration(
         organization_id=service.organization_id,
@@ -87,6 +100,7 @@ def integration_rotate_key(*, integration: Integration, actor: User | None = Non
 def integration_set_signing_secret(
     *, integration: Integration, secret: str, actor: User | None = None
 ) -> None:
+    _check_secret_allowed(integration.kind, secret)
     if secret and len(secret) < 16:
         raise ValidationError({"signing_secret": "Use at least 16 characters."})
     integration.signing_secret_encrypted = encrypt(secret) if secret else ""

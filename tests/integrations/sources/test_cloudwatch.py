@@ -23,9 +23,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+from django.core.exceptions import ValidationError
 
 from incidents.ingestion import NormalizedEvent
 from incidents.models import AlertAction, Incident, Severity, Status
+from integrations.services import integration_create, integration_set_signing_secret
 from integrations.sources import cloudwatch
 from integrations.sources.cloudwatch import intercept, parse, string_to_sign
 from integrations.sources.common import InvalidPayload
@@ -418,3 +420,11 @@ def test_an_unsigned_alarm_is_a_400_and_fetches_nothing(client, service, sns):
         "'SigningCertURL' must be an https://sns.<region>.amazonaws.com URL."
     ]
     assert (sns.fetched, written()) == ([], (0, 0))
+
+
+def test_a_signing_secret_cannot_lock_out_sns(service):
+    with pytest.raises(ValidationError, match="cannot sign"):
+        integration_create(service=service, kind="cloudwatch", name="AWS", signing_secret="s" * 20)
+    issued = integration_create(service=service, kind="cloudwatch", name="AWS")
+    with pytest.raises(ValidationError, match="cannot sign"):
+        integration_set_signing_secret(integration=issued.integration, secret="s" * 20)
