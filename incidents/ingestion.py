@@ -127,8 +127,11 @@ def ingest(
         return _trigger(service, event, alert, actor)
     incident_id = _open_incident_id(service.pk, key)
     if incident_id is None:
-        # Nothing open: an acknowledge is moot; a resolve is remembered for a late trigger.
-        return _finish(alert, "ignored", None)
+        # Nothing open: an acknowledge is moot. A resolve is remembered for a late trigger,
+        # unless it repeats one already applied: a second resolve (or one after a person
+        # closed the incident) must not make the next real trigger be born resolved.
+        late = _recently_resolved(service.pk, key) if event.action == AlertAction.RESOLVE else None
+        return _finish(alert, "ignored", late)
     if event.action == AlertAction.ACKNOWLEDGE:
         result = services.acknowledge(incident_id=incident_id, actor=actor)
         return _finish(alert, "acknowledged", result.incident)
@@ -221,6 +224,20 @@ def _trigger_context(service: Service, dedup_key: str) -> _TriggerContext:
             ],
         )
         return _TriggerContext(*cursor.fetchone())
+
+
+def _recently_resolved(service_id: int, dedup_key: str) -> Incident | None:
+    """The incident with this key resolved within the early-resolve window, if any."""
+    return (
+        Incident.objects.filter(
+            service_id=service_id,
+            dedup_key=dedup_key,
+            status=Status.RESOLVED,
+            resolved_at__gte=timezone.now() - EARLY_RESOLVE_WINDOW,
+        )
+        .only("pk")
+        .first()
+    )
 
 
 def _trigger(service: Service, event: NormalizedEvent, alert: Alert, actor: Actor) -> IngestResult:

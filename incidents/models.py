@@ -159,6 +159,13 @@ class Incident(models.Model):
         indexes = [
             models.Index(fields=["organization", "status", "-created_at"]),
             models.Index(fields=["service", "-created_at"]),
+            # A resolve with nothing open asks "was this key just resolved?" (ingestion.py).
+            # Partial: only resolving writes to it, never the trigger hot path.
+            models.Index(
+                fields=["service", "dedup_key", "-resolved_at"],
+                condition=Q(status="resolved"),
+                name="incident_resolved_by_key",
+            ),
         ]
         ordering = ["-created_at"]
 

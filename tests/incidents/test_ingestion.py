@@ -139,6 +139,21 @@ def test_an_early_resolve_is_forgotten_after_five_minutes(org):
     )
 
 
+def test_a_repeated_resolve_does_not_swallow_the_next_trigger(org):
+    """A sender that resolves twice (or after a person closed the incident) must not make the
+    next real problem be born resolved: that would page nobody."""
+    service = make_service(org)
+    first = ingest(service=service, event=_event("trigger", "db"), payload={})
+    assert ingest(service=service, event=_event("resolve", "db"), payload={}).outcome == (
+        "resolved"
+    )
+    repeat = ingest(service=service, event=_event("resolve", "db"), payload={})
+    assert (repeat.outcome, repeat.alert.incident_id) == ("ignored", first.incident.pk)
+    again = ingest(service=service, event=_event("trigger", "db"), payload={})
+    assert again.outcome == "triggered"
+    assert again.incident.status == Status.TRIGGERED
+
+
 def test_change_events_are_recorded_and_never_make_incidents(org):
     result = ingest(service=make_service(org), event=_event("change", None), payload={})
     assert result.outcome == "recorded"
