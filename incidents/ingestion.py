@@ -202,15 +202,22 @@ class _TriggerContext:
     window_id: int | None  # the maintenance window covering the service now
 
 
-def _trigger_context(service: Service, dedup_key: str) -> _TriggerContext:
-    """Every question a trigger asks, in one round trip (the window check costs none)."""
+def _trigger_context(
+    service: Service, dedup_key: str, occurred_at: datetime | None
+) -> _TriggerContext:
+    """Every question a trigger asks, in one round trip (the window check costs none).
+
+    A resolve counts as early only if it did not happen before this trigger: when a CI run goes
+    green and the next one fails, the green run's resolve is older news, not an early resolve.
+    """
     now = timezone.now()
     window_sql, window_params = maintenance.active_window_sql(service, now)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT found.id, found.status, EXISTS (SELECT 1 FROM incidents_alert "  # noqa: S608
             "WHERE service_id = %s AND dedup_key = %s AND incident_id IS NULL "
-            f"AND action = 'resolve' AND received_at >= %s), ({window_sql}) "
+            "AND action = 'resolve' AND received_at >= %s AND (%s::timestamptz IS NULL "
+            f"OR occurred_at IS NULL OR occurred_at >= %s::timestamptz)), ({window_sql}) "
             "FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT id, status "
             "FROM incidents_incident WHERE service_id = %s AND dedup_key = %s "
             "AND status <> 'resolved' FOR KEY SHARE) AS found ON true",
@@ -218,6 +225,8 @@ def _trigger_context(service: Service, dedup_key: str) -> _TriggerContext:
                 service.pk,
                 dedup_key,
                 now - EARLY_RESOLVE_WINDOW,
+                occurred_at,
+                occurred_at,
                 *window_params,
                 service.pk,
                 dedup_key,
@@ -242,7 +251,7 @@ def _recently_resolved(service_id: int, dedup_key: str) -> Incident | None:
 
 def _trigger(service: Service, event: NormalizedEvent, alert: Alert, actor: Actor) -> IngestResult:
     for _ in range(5):
-        found = _trigger_context(service, alert.dedup_key)
+        found = _trigger_context(service, alert.dedup_key, alert.occurred_at)
         if found.incident_id is not None:
             if found.status == Status.SUPPRESSED and found.window_id is None:
                 # The problem outlived the maintenance: page now rather than never.

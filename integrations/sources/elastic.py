@@ -153,4 +153,10 @@ SAMPLE = {
     "kibanaBaseUrl": "https://kibana.example.com",
 }
 
-PROVIDER = Provider(kind="elastic", parse=parse, verify=verify, sample=SAMPLE)
+PROVIDER = Provider(
+    kind="elastic",
+    parse=parse,
+    verify=verify,
+    sample=SAMPLE,
+    signature_help="Send X-OpsKnight-Token: <secret> (or an HMAC-SHA256 signature).",
+)

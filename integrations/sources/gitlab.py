@@ -250,4 +250,10 @@ SAMPLE = {
     "builds": [{"id": 380, "stage": "test", "name": "rspec", "status": "failed"}],
 }
 
-PROVIDER = Provider(kind="gitlab", parse=parse, verify=verify, sample=SAMPLE)
+PROVIDER = Provider(
+    kind="gitlab",
+    parse=parse,
+    verify=verify,
+    sample=SAMPLE,
+    signature_help="This integration requires the webhook's secret token in X-Gitlab-Token.",
+)

@@ -132,4 +132,10 @@ SAMPLE = {
     "is_test": False,
 }
 
-PROVIDER = Provider(kind="honeycomb", parse=parse, verify=verify, sample=SAMPLE)
+PROVIDER = Provider(
+    kind="honeycomb",
+    parse=parse,
+    verify=verify,
+    sample=SAMPLE,
+    signature_help="Send the webhook's shared secret in X-Honeycomb-Webhook-Token.",
+)

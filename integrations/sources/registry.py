@@ -26,6 +26,8 @@ class Provider:
     parse: Parser
     # None: the generic check (X-OpsKnight-Signature / X-Signature: HMAC-SHA256 of the body).
     verify: Verifier | None = None
+    # What a sender refused by `verify` is told to send instead (e.g. a token header).
+    signature_help: str = ""
     # "json", or "form" for providers that post application/x-www-form-urlencoded (the form
     # fields arrive as a dict of strings), or "json-or-form".
     body: str = "json"

@@ -84,7 +84,14 @@ def webhook(request: HttpRequest, kind: str, key: str | None = None) -> HttpResp
             "Send the integration key in the URL (/api/v1/integrations/<kind>/<key>/), as a "
             "bearer token, in X-Integration-Key or as ?key=.",
         )
-    integration = admit(routing_key, (kind,), _refuse, request, verify=source.verify)
+    integration = admit(
+        routing_key,
+        (kind,),
+        _refuse,
+        request,
+        verify=source.verify,
+        signature_help=source.signature_help,
+    )
     if not isinstance(integration, Integration):
         return integration
     try:

@@ -154,6 +154,28 @@ def test_a_repeated_resolve_does_not_swallow_the_next_trigger(org):
     assert again.incident.status == Status.TRIGGERED
 
 
+def test_a_resolve_older_than_the_trigger_is_not_an_early_resolve(org):
+    """CI: run 1 goes green (a resolve with nothing open), run 2 fails a minute later."""
+    service = make_service(org)
+    green = timezone.now() - timedelta(minutes=2)
+    ingest(service=service, event=_event("resolve", "ci", occurred_at=green), payload={})
+    failed = ingest(
+        service=service,
+        event=_event("trigger", "ci", occurred_at=green + timedelta(minutes=1)),
+        payload={},
+    )
+    assert failed.outcome == "triggered"
+    # A resolve stamped after the trigger (or unstamped) still makes it born resolved.
+    later = timezone.now()
+    ingest(service=service, event=_event("resolve", "flap", occurred_at=later), payload={})
+    born = ingest(
+        service=service,
+        event=_event("trigger", "flap", occurred_at=later - timedelta(seconds=5)),
+        payload={},
+    )
+    assert born.outcome == "resolved"
+
+
 def test_change_events_are_recorded_and_never_make_incidents(org):
     result = ingest(service=make_service(org), event=_event("change", None), payload={})
     assert result.outcome == "recorded"

@@ -260,4 +260,5 @@ def test_a_bad_or_missing_token_is_a_401_and_writes_nothing(client, service, tok
     )
     assert response.status_code == 401
     assert response.json()["error"] == "bad_signature"
+    assert "X-Gitlab-Token" in response.json()["message"]
     assert written() == before
