@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from incidents.models import Service
 from integrations.console import dry_run, sample_payload
 from integrations.heartbeats import (
     heartbeat_create,
@@ -22,7 +23,7 @@ from integrations.heartbeats import (
     heartbeat_update,
     ping_url,
 )
-from integrations.models import Heartbeat, Integration
+from integrations.models import Heartbeat, Integration, IntegrationRule
 from integrations.services import (
     integration_create,
     integration_rotate_key,
@@ -54,6 +55,38 @@ class IntegrationChangeForm(forms.ModelForm):
         fields = ["name", "enabled", "rate_limit_per_minute", "options"]
 
 
+class IntegrationRuleInline(admin.StackedInline):
+    """Routing and grouping rules, edited on their integration; checked by the model's clean()."""
+
+    model = IntegrationRule
+    extra = 0
+    fields = [
+        "position",
+        "name",
+        "enabled",
+        "conditions",
+        "action",
+        "target_service",
+        "urgency",
+        "severity",
+        "dedup_key_template",
+        "continue_matching",
+    ]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "target_service":
+            # Offer the integration's organization's active services only (clean() enforces it).
+            match = request.resolver_match
+            integration_id = str(match.kwargs.get("object_id", "")) if match else ""
+            organization = Integration.objects.filter(
+                pk=int(integration_id) if integration_id.isdigit() else None
+            ).values("organization_id")
+            kwargs["queryset"] = Service.objects.filter(
+                organization_id__in=organization, is_active=True
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
 @admin.register(Integration)
 class IntegrationAdmin(admin.ModelAdmin):
     list_display = [
@@ -68,6 +101,14 @@ class IntegrationAdmin(admin.ModelAdmin):
     list_filter = ["kind", "enabled", "organization"]
     search_fields = ["name", "key_prefix", "service__name"]
     actions = ["rotate_keys", "disable", "enable"]
+    inlines = [IntegrationRuleInline]
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
+        # Rules are checked against the integration's organization: add them once it exists.
+        # A change posted without the rules' formset (a script, not this page) leaves them alone.
+        if obj is None or (request.method == "POST" and "rules-TOTAL_FORMS" not in request.POST):
+            return []
+        return list(self.inlines)
 
     def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         kwargs["form"] = IntegrationAddForm if obj is None else IntegrationChangeForm

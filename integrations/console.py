@@ -1,9 +1,10 @@
 """The test console: what a payload would become, without writing anything.
 
 Operators paste a provider's payload (or start from the provider's sample) and see each
-NormalizedEvent, the dedup key it would use, and whether it would open a new incident or join
-an open one. It runs the same parser as the endpoint, so what the console shows is what the
-endpoint would do with the same body.
+NormalizedEvent, the route the integration's rules give it (service, urgency, severity, dropped,
+the dedup key after grouping), and whether it would open a new incident or join an open one.
+It runs the same parser and the same rules as the endpoint, so what the console shows is what
+the endpoint would do with the same body.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from incidents.ingestion import NormalizedEvent, normalize_dedup_key
-from incidents.models import AlertAction, Incident
+from incidents.ingestion import SEVERITY_URGENCY, NormalizedEvent, normalize_dedup_key
+from incidents.models import AlertAction, Incident, Severity
 from integrations.models import Integration, IntegrationKind
+from integrations.routing import Route, load_rules, route
 from integrations.sources import alertmanager, events, opsgenie, pagerduty
 from integrations.sources.common import InvalidPayload
 from integrations.sources.registry import UnknownProvider, provider
@@ -22,18 +24,45 @@ from integrations.sources.registry import UnknownProvider, provider
 
 @dataclass(frozen=True)
 class Preview:
-    event: NormalizedEvent
-    dedup_key: str
+    event: NormalizedEvent  # as the rules changed it
+    dedup_key: str  # after grouping
     joins: Incident | None  # the open incident a trigger would join; None: a new one
+    route: Route
+    original: NormalizedEvent  # as parsed
 
     @property
     def outcome(self) -> str:
+        if self.route.dropped:
+            return "dropped by a rule: stored, no incident"
         if self.event.action == AlertAction.TRIGGER:
             return f"joins incident #{self.joins.number}" if self.joins else "opens a new incident"
         if self.event.action == AlertAction.CHANGE:
             return "recorded as a change event"
         verb = "resolves" if self.event.action == AlertAction.RESOLVE else "acknowledges"
         return f"{verb} incident #{self.joins.number}" if self.joins else "matches no open incident"
+
+    @property
+    def urgency(self) -> str:
+        """The urgency a new incident would get, as ingestion picks it; "" for non-triggers."""
+        if self.event.action != AlertAction.TRIGGER or self.route.dropped:
+            return ""
+        service = self.route.service
+        return str(
+            self.event.urgency
+            or service.default_urgency
+            or SEVERITY_URGENCY[Severity(self.event.severity)]
+        )
+
+    @property
+    def changes(self) -> list[str]:
+        """What the rules changed, in words, for the console's route column."""
+        before, after = self.original, self.event
+        found = [f"dedup key was {before.dedup_key}"] if before.dedup_key != after.dedup_key else []
+        if before.urgency != after.urgency:
+            found.append(f"urgency set to {after.urgency}")
+        if before.severity != after.severity:
+            found.append(f"severity {before.severity} → {after.severity}")
+        return found
 
 
 @dataclass(frozen=True)
@@ -90,15 +119,25 @@ def dry_run(integration: Integration, raw: str) -> ConsoleResult:
         events.InvalidEvent,
     ) as exc:
         return ConsoleResult([], _errors(exc))
+    rules = load_rules(integration)
     previews = []
-    for event in parsed:
-        key = normalize_dedup_key(event.dedup_key or "")
+    for parsed_event in parsed:
+        routed = route(rules, parsed_event)
+        key = normalize_dedup_key(routed.event.dedup_key or "")
         joins = (
-            Incident.objects.open().filter(service_id=integration.service_id, dedup_key=key).first()
-            if key
+            Incident.objects.open().filter(service_id=routed.service.pk, dedup_key=key).first()
+            if key and not routed.dropped
             else None
         )
-        previews.append(Preview(event=event, dedup_key=key or "(generated)", joins=joins))
+        previews.append(
+            Preview(
+                event=routed.event,
+                dedup_key=key or "(generated)",
+                joins=joins,
+                route=routed,
+                original=parsed_event,
+            )
+        )
     return ConsoleResult(previews, [])
 
 

@@ -7,7 +7,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from incidents.models import Service
+from incidents.models import Service, Severity, Urgency
+from integrations import routing
+from integrations.routing import RuleAction
 from opsknight.models import Organization
 
 MAX_HEARTBEAT_MINUTES = 31 * 24 * 60  # a monthly job is the slowest we watch
@@ -46,6 +48,7 @@ class IntegrationKind(models.TextChoices):
     PINGDOM = "pingdom", "Pingdom"
     BETTERSTACK = "betterstack", "Better Stack"
     UPTIME_KUMA = "uptime-kuma", "Uptime Kuma"
+    EMAIL = "email", "Email (SMTP, SendGrid Inbound Parse, Mailgun routes)"
 
 
 class Integration(models.Model):
@@ -157,3 +160,66 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class IntegrationRule(models.Model):
+    """One routing or grouping rule of an integration; the format is in `integrations/routing.py`.
+
+    `clean()` checks the whole rule (conditions, regexes, template, the action's one parameter,
+    a route target in the integration's organization); evaluation checks it again, as a service
+    can move or be deactivated after the rule was saved.
+    """
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="rules")
+    position = models.PositiveIntegerField(default=0, help_text="Lower runs first.")
+    name = models.CharField(max_length=150, blank=True)
+    enabled = models.BooleanField(default=True)
+    conditions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='All must match, e.g. [{"field": "labels.team", "operator": "equals", '
+        '"value": "db"}]; empty: every event.',
+    )
+    action = models.CharField(max_length=16, choices=RuleAction.choices)
+    target_service = models.ForeignKey(
+        Service,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,  # a rule routing nowhere goes with its target
+        related_name="+",
+        help_text="route: an active service of the same organization.",
+    )
+    urgency = models.CharField(
+        max_length=8, choices=Urgency.choices, blank=True, help_text="set_urgency."
+    )
+    severity = models.CharField(
+        max_length=8, choices=Severity.choices, blank=True, help_text="set_severity."
+    )
+    dedup_key_template = models.CharField(
+        max_length=routing.TEMPLATE_MAX_LENGTH,
+        blank=True,
+        help_text="group: e.g. {labels.alertname}-{labels.cluster}, or jmespath:<expression>.",
+    )
+    continue_matching = models.BooleanField(
+        default=False, help_text="Routing rules: evaluate the next rules too after this one."
+    )
+
+    class Meta:
+        ordering = ["integration", "position", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(action__in=RuleAction.values), name="integration_rule_action"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(action=RuleAction.ROUTE)
+                | models.Q(target_service__isnull=False),
+                name="integration_rule_route_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.position} {self.name or self.get_action_display()}"
+
+    def clean(self) -> None:
+        if self.integration_id is not None:  # else clean_fields() already says it is missing
+            routing.compile_rule(self, self.integration.organization_id)

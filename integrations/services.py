@@ -10,10 +10,17 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from incidents import services as incident_services
-from incidents.ingestion import IngestResult, NormalizedEvent, ingest, record_alert
+from incidents.ingestion import (
+    IngestResult,
+    NormalizedEvent,
+    ingest,
+    normalize_dedup_key,
+    record_alert,
+)
 from incidents.models import Alert, AlertAction, Service
 from integrations.keys import hash_key, new_routing_key
 from integrations.models import Integration, IntegrationKind
+from integrations.routing import Route, load_rules, route
 from integrations.selectors import forget_cached_keys, incident_by_identifier
 from integrations.sources.opsgenie import ActionRequest
 from opsknight.actors import Actor
@@ -147,26 +154,12 @@ def signing_secret(integration: Integration) -> str:
 def receive_for_service(
     *, service: Service, events: Sequence[NormalizedEvent], payload: Any, actor: Actor
 ) -> list[IngestResult]:
-    """Events sent with an API key instead of an integration key: same path, no integration."""
-    return _receive_all(service, events, payload, actor, integration=None)
+    """Events sent with an API key instead of an integration key: same path, no integration.
 
-
-def _receive_all(
-    service: Service,
-    events: Sequence[NormalizedEvent],
-    payload: Any,
-    actor: Actor,
-    integration: Integration | None,
-) -> list[IngestResult]:
+    Rules belong to an integration, so none apply: the caller chose the service itself.
+    """
     return [
-        ingest(
-            service=service,
-            event=event,
-            payload=payload,
-            integration_id=integration.pk if integration else None,
-            integration_kind=integration.kind if integration else "api",
-            actor=actor,
-        )
+        ingest(service=service, event=event, payload=payload, integration_kind="api", actor=actor)
         for event in events
     ]
 
@@ -179,9 +172,46 @@ def receive(
     payload: Any,
     actor: Actor | None = None,
 ) -> list[IngestResult]:
-    """Apply every event of one request in one transaction: all are committed, or none."""
+    """Apply every event of one request in one transaction: all are committed, or none.
+
+    Each event first passes the integration's routing and grouping rules (loaded once per
+    request): it may go to another service of the organization, change urgency or severity,
+    take a grouped dedup key, or be dropped (stored with outcome "dropped", no incident).
+    """
     actor = actor or Actor.for_integration(integration.name)
-    return _receive_all(integration.service, events, payload, actor, integration)
+    rules = load_rules(integration)
+    return [_receive_routed(integration, route(rules, event), payload, actor) for event in events]
+
+
+def _receive_routed(
+    integration: Integration, routed: Route, payload: Any, actor: Actor
+) -> IngestResult:
+    event = routed.event
+    if not routed.dropped:
+        return ingest(
+            service=routed.service,
+            event=event,
+            payload=payload,
+            integration_id=integration.pk,
+            integration_kind=integration.kind,
+            actor=actor,
+        )
+    # Dropped, not lost: the alert log shows what came in and that a rule stopped it.
+    key = normalize_dedup_key(event.dedup_key or "")
+    alert = record_alert(
+        service=routed.service,
+        action=event.action,
+        outcome="dropped",
+        incident=None,
+        summary=event.summary,
+        payload=event.raw if event.raw is not None else payload,
+        dedup_key=key,
+        source=event.source,
+        details=event.details,
+        integration_id=integration.pk,
+        integration_kind=integration.kind,
+    )
+    return IngestResult(outcome="dropped", dedup_key=key, alert=alert)
 
 
 # --- Opsgenie acknowledge / close requests ----------------------------------------------------

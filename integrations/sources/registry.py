@@ -69,6 +69,7 @@ MODULES: dict[str, str] = {
     "pingdom": "integrations.sources.pingdom",
     "betterstack": "integrations.sources.betterstack",
     "uptime-kuma": "integrations.sources.uptime_kuma",
+    "email": "integrations.sources.email",
 }
 
 
