@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from oncall.models import Layer, LayerRestriction, LayerSource, Schedule
-from oncall.services import RestrictionInput, layer_set_participants
+from oncall.services import RestrictionInput, layer_set_participants, restrictions_add
 from opsknight.models import User
 from opsknight.services import audit_record
 
@@ -117,18 +117,7 @@ def _replace_restrictions(layer: Layer, restrictions: Sequence[RestrictionInput]
     if [_as_input(r) for r in layer.restrictions.all()] == list(restrictions):
         return False
     layer.restrictions.all().delete()
-    for given in restrictions:
-        restriction = LayerRestriction(
-            layer=layer,
-            kind=given.kind,
-            days=list(given.days),
-            start_weekday=given.start_weekday,
-            start_time=given.start_time,
-            end_weekday=given.end_weekday,
-            end_time=given.end_time,
-        )
-        restriction.full_clean()
-        restriction.save()
+    restrictions_add(layer=layer, restrictions=restrictions)
     return True
 
 

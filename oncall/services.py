@@ -138,6 +138,20 @@ def layer_create(
     layer.full_clean()
     layer.save()
     layer_set_participants(layer=layer, users=participants, actor=None)
+    restrictions_add(layer=layer, restrictions=restrictions)
+    audit_record(
+        action="schedule.layer.created",
+        organization=schedule.organization,
+        actor=actor,
+        actor_label=actor_label,
+        target=layer,
+        data={"schedule": schedule.pk, "participants": [u.pk for u in participants]},
+    )
+    return layer
+
+
+def restrictions_add(*, layer: Layer, restrictions: Sequence[RestrictionInput]) -> None:
+    """Add validated windows to a layer (callers hold the transaction)."""
     for given in restrictions:
         restriction = LayerRestriction(
             layer=layer,
@@ -150,15 +164,6 @@ def layer_create(
         )
         restriction.full_clean()
         restriction.save()
-    audit_record(
-        action="schedule.layer.created",
-        organization=schedule.organization,
-        actor=actor,
-        actor_label=actor_label,
-        target=layer,
-        data={"schedule": schedule.pk, "participants": [u.pk for u in participants]},
-    )
-    return layer
 
 
 @transaction.atomic
