@@ -30,6 +30,7 @@ from integrations.services import (
     integration_set_enabled,
     integration_set_signing_secret,
 )
+from opsknight.services import audit_record
 
 
 class IntegrationAddForm(forms.ModelForm):
@@ -109,6 +110,28 @@ class IntegrationAdmin(admin.ModelAdmin):
         if obj is None or (request.method == "POST" and "rules-TOTAL_FORMS" not in request.POST):
             return []
         return list(self.inlines)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """Rules decide where alerts go and which are dropped: every change is audited."""
+        super().save_formset(request, form, formset, change)
+        if formset.model is IntegrationRule and formset.has_changed():
+            integration = form.instance
+            audit_record(
+                action="integration.rules_changed",
+                organization=integration.organization,
+                actor=request.user,
+                target=integration,
+                data={
+                    "added": [rule.pk for rule in formset.new_objects],
+                    "changed": [rule.pk for rule, _ in formset.changed_objects],
+                    "deleted": len(formset.deleted_objects),
+                    "rules": list(
+                        integration.rules.order_by("position", "id").values(
+                            "id", "name", "enabled", "action", "conditions"
+                        )
+                    ),
+                },
+            )
 
     def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         kwargs["form"] = IntegrationAddForm if obj is None else IntegrationChangeForm

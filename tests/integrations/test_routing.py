@@ -25,6 +25,7 @@ from integrations.routing import (
 )
 from integrations.services import IssuedIntegration, integration_create
 from integrations.sources.grafana import SAMPLE as GRAFANA_SAMPLE
+from opsknight.models import AuditEvent
 from tests.incidents.factories import make_service
 from tests.opsknight.factories import UserFactory
 
@@ -450,7 +451,11 @@ def test_the_admin_saves_a_good_rule_and_offers_only_the_organizations_services(
         {"action": "route", "target_service": database.pk, "conditions": "[]"},
     )
     assert response.status_code == 302
-    assert IntegrationRule.objects.get().target_service == database
+    rule = IntegrationRule.objects.get()
+    assert rule.target_service == database
+    audited = AuditEvent.objects.get(action="integration.rules_changed")
+    assert audited.data["added"] == [rule.pk]
+    assert audited.data["rules"][0]["action"] == "route"
     refused = admin_post(
         operator,
         alertmanager,
