@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from incidents.models import Service, Severity, Urgency
 from integrations import routing
+from integrations.conditions import TEMPLATE_MAX_LENGTH
 from integrations.routing import RuleAction
 from opsknight.models import Organization
 
@@ -196,7 +197,7 @@ class IntegrationRule(models.Model):
         max_length=8, choices=Severity.choices, blank=True, help_text="set_severity."
     )
     dedup_key_template = models.CharField(
-        max_length=routing.TEMPLATE_MAX_LENGTH,
+        max_length=TEMPLATE_MAX_LENGTH,
         blank=True,
         help_text="group: e.g. {labels.alertname}-{labels.cluster}, or jmespath:<expression>.",
     )

@@ -14,15 +14,9 @@ from django.test.utils import CaptureQueriesContext
 
 from incidents.ingestion import NormalizedEvent
 from incidents.models import Alert, AlertAction, Incident, Service, Severity, Status, Urgency
+from integrations.conditions import KeyTemplate, compile_conditions
 from integrations.models import IntegrationRule
-from integrations.routing import (
-    KeyTemplate,
-    Rule,
-    RuleAction,
-    RuleSet,
-    compile_conditions,
-    route,
-)
+from integrations.routing import Rule, RuleAction, RuleSet, route
 from integrations.services import IssuedIntegration, integration_create
 from integrations.sources.grafana import SAMPLE as GRAFANA_SAMPLE
 from opsknight.models import AuditEvent
