@@ -49,7 +49,6 @@ from email.message import EmailMessage, Message
 from email.parser import HeaderParser
 from email.utils import parseaddr, parsedate_to_datetime
 from functools import partial
-from html.parser import HTMLParser
 from typing import Any
 
 from django.http import HttpRequest
@@ -57,6 +56,7 @@ from django.http import HttpRequest
 from incidents.ingestion import NormalizedEvent
 from incidents.models import AlertAction, Severity
 from integrations.sources.common import done, require_object, text
+from integrations.sources.html_text import html_to_text
 from integrations.sources.registry import Provider
 
 BODY_LIMIT = 20_000
@@ -283,44 +283,6 @@ def _mailgun(fields: dict[str, Any], errors: list[str]) -> Mail:
 
 def _is_header_pair(pair: Any) -> bool:
     return isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)
-
-
-class _TextExtractor(HTMLParser):
-    HIDDEN = frozenset(("script", "style", "head", "title"))
-    # Source newlines are mere spaces in HTML: only these tags break lines.
-    PARAGRAPHS = frozenset(("p", "div", "table", "ul", "ol", "h1", "h2", "h3", "h4", "pre", "hr"))
-    OPENERS = {"br": "\n", "tr": "\n", "li": "\n", "td": " ", "th": " "}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.hidden = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.hidden += tag in self.HIDDEN
-        self.parts.append("\n\n" if tag in self.PARAGRAPHS else self.OPENERS.get(tag, ""))
-
-    def handle_endtag(self, tag: str) -> None:
-        self.hidden = max(0, self.hidden - (tag in self.HIDDEN))
-        self.parts.append("\n\n" if tag in self.PARAGRAPHS else "")
-
-    def handle_data(self, data: str) -> None:
-        if not self.hidden:
-            self.parts.append(re.sub(r"\s+", " ", data))
-
-
-def html_to_text(html: str) -> str:
-    """Crude text of an HTML body: for mails that send no text part, not for rendering."""
-    if not html:
-        return ""
-    extractor = _TextExtractor()
-    extractor.feed(html)
-    extractor.close()
-    lines = (" ".join(line.split()) for line in "".join(extractor.parts).splitlines())
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-# --- From a Mail to an event ------------------------------------------------------------------
 
 
 def _without_reply_prefixes(subject: str) -> str:
