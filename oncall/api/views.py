@@ -55,16 +55,16 @@ MAX_SHIFTS_RANGE = timedelta(days=93)
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _actor(request: Request) -> User | APIKey:
+def request_actor(request: Request) -> User | APIKey:
     return request.auth if request.auth else request.user
 
 
-def _person(request: Request) -> User | None:
+def request_person(request: Request) -> User | None:
     """The human behind the request, for audit; None for an API key."""
     return request.user if request.user.pk else None
 
 
-def _actor_label(request: Request) -> str:
+def request_actor_label(request: Request) -> str:
     """How the audit log names an API key (a person is named by their email)."""
     if isinstance(request.auth, APIKey):
         return Actor.for_api_key(request.auth).label
@@ -81,7 +81,7 @@ def _instant_param(request: Request, name: str, default: datetime) -> datetime:
         raise ValidationError({name: [str(exc)]}) from exc
 
 
-def _schedule(organization: Organization, schedule_id: int) -> Schedule:
+def schedule_or_404(organization: Organization, schedule_id: int) -> Schedule:
     return get_object_or_404(organization_schedules(organization=organization), pk=schedule_id)
 
 
@@ -108,7 +108,7 @@ def _now_and_next(
     return oncall, upcoming
 
 
-def _summary_context(schedules: list[Schedule], now: datetime) -> dict[str, Any]:
+def summary_context(schedules: list[Schedule], now: datetime) -> dict[str, Any]:
     """What ScheduleSerializer needs: a fixed number of queries however many schedules."""
     oncall, upcoming = _now_and_next([schedule.pk for schedule in schedules], now)
     user_ids = {i for users in oncall.values() for i in users}
@@ -118,7 +118,7 @@ def _summary_context(schedules: list[Schedule], now: datetime) -> dict[str, Any]
     return {"oncall": oncall, "handoffs": upcoming, "users": _users(user_ids)}
 
 
-def _layers_in_order() -> Prefetch:
+def layers_in_order() -> Prefetch:
     return Prefetch(
         "layers",
         queryset=Layer.objects.prefetch_related(
@@ -137,10 +137,10 @@ def _current_and_upcoming_overrides(schedule: Schedule, now: datetime) -> QueryS
 
 
 def _may_write_override(request: Request, organization: Organization, covering_id: int) -> bool:
-    actor = _actor(request)
+    actor = request_actor(request)
     if can(actor, organization, Action.OVERRIDE_ANY):
         return True
-    person = _person(request)
+    person = request_person(request)
     return (
         person is not None
         and person.pk == covering_id
@@ -148,8 +148,8 @@ def _may_write_override(request: Request, organization: Organization, covering_i
     )
 
 
-def _require_some_override_right(request: Request, organization: Organization) -> None:
-    actor = _actor(request)
+def require_some_override_right(request: Request, organization: Organization) -> None:
+    actor = request_actor(request)
     if not (
         can(actor, organization, Action.OVERRIDE_ANY)
         or can(actor, organization, Action.OVERRIDE_SELF)
@@ -186,7 +186,7 @@ def oncall_overview(*, organization: Organization, at: datetime) -> dict[str, An
 @api_view(["GET"])
 def oncall(request: Request, org_slug: str) -> Response:
     organization = organization_for_request(request, org_slug)
-    require(_actor(request), organization, Action.SCHEDULE_VIEW)
+    require(request_actor(request), organization, Action.SCHEDULE_VIEW)
     at = _instant_param(request, "at", timezone.now())
     return Response(oncall_overview(organization=organization, at=at))
 
@@ -194,22 +194,22 @@ def oncall(request: Request, org_slug: str) -> Response:
 @api_view(["GET"])
 def schedules(request: Request, org_slug: str) -> Response:
     organization = organization_for_request(request, org_slug)
-    require(_actor(request), organization, Action.SCHEDULE_VIEW)
+    require(request_actor(request), organization, Action.SCHEDULE_VIEW)
     found = list(organization_schedules(organization=organization))
-    context = _summary_context(found, timezone.now())
+    context = summary_context(found, timezone.now())
     return Response(ScheduleSerializer(found, many=True, context=context).data)
 
 
 @api_view(["GET"])
 def schedule_detail(request: Request, org_slug: str, schedule_id: int) -> Response:
     organization = organization_for_request(request, org_slug)
-    require(_actor(request), organization, Action.SCHEDULE_VIEW)
+    require(request_actor(request), organization, Action.SCHEDULE_VIEW)
     schedule = get_object_or_404(
-        organization_schedules(organization=organization).prefetch_related(_layers_in_order()),
+        organization_schedules(organization=organization).prefetch_related(layers_in_order()),
         pk=schedule_id,
     )
     now = timezone.now()
-    context = _summary_context([schedule], now)
+    context = summary_context([schedule], now)
     context["health"] = schedule_health(schedule, now)
     return Response(ScheduleDetailSerializer(schedule, context=context).data)
 
@@ -217,8 +217,8 @@ def schedule_detail(request: Request, org_slug: str, schedule_id: int) -> Respon
 @api_view(["GET"])
 def schedule_oncall(request: Request, org_slug: str, schedule_id: int) -> Response:
     organization = organization_for_request(request, org_slug)
-    require(_actor(request), organization, Action.SCHEDULE_VIEW)
-    schedule = _schedule(organization, schedule_id)
+    require(request_actor(request), organization, Action.SCHEDULE_VIEW)
+    schedule = schedule_or_404(organization, schedule_id)
     at = _instant_param(request, "at", timezone.now())
     users = oncall_users_at(schedule, at)
     return Response(
@@ -233,8 +233,8 @@ def schedule_oncall(request: Request, org_slug: str, schedule_id: int) -> Respon
 @api_view(["GET"])
 def schedule_shifts(request: Request, org_slug: str, schedule_id: int) -> Response:
     organization = organization_for_request(request, org_slug)
-    require(_actor(request), organization, Action.SCHEDULE_VIEW)
-    schedule = _schedule(organization, schedule_id)
+    require(request_actor(request), organization, Action.SCHEDULE_VIEW)
+    schedule = schedule_or_404(organization, schedule_id)
     start = _instant_param(request, "start", timezone.now())
     end = _instant_param(request, "end", start + DEFAULT_SHIFTS_RANGE)
     if end <= start:
@@ -250,20 +250,20 @@ def schedule_shifts(request: Request, org_slug: str, schedule_id: int) -> Respon
 def schedule_overrides(request: Request, org_slug: str, schedule_id: int) -> Response:
     organization = organization_for_request(request, org_slug)
     if request.method == "GET":
-        require(_actor(request), organization, Action.SCHEDULE_VIEW)
-        schedule = _schedule(organization, schedule_id)
+        require(request_actor(request), organization, Action.SCHEDULE_VIEW)
+        schedule = schedule_or_404(organization, schedule_id)
         found = _current_and_upcoming_overrides(schedule, timezone.now())
         return Response(OverrideSerializer(found, many=True).data)
-    _require_some_override_right(request, organization)
-    schedule = _schedule(organization, schedule_id)
+    require_some_override_right(request, organization)
+    schedule = schedule_or_404(organization, schedule_id)
     given = OverrideCreateSerializer(data=request.data, context={"organization": organization})
     given.is_valid(raise_exception=True)
     if not _may_write_override(request, organization, given.validated_data["user"].pk):
         raise PermissionDenied("You may only create overrides in which you cover the shift.")
     override = override_create(
         schedule=schedule,
-        actor=_person(request),
-        actor_label=_actor_label(request),
+        actor=request_person(request),
+        actor_label=request_actor_label(request),
         **given.validated_data,
     )
     return Response(OverrideSerializer(override).data, status=status.HTTP_201_CREATED)
@@ -274,8 +274,8 @@ def schedule_override_detail(
     request: Request, org_slug: str, schedule_id: int, override_id: int
 ) -> Response:
     organization = organization_for_request(request, org_slug)
-    _require_some_override_right(request, organization)
-    schedule = _schedule(organization, schedule_id)
+    require_some_override_right(request, organization)
+    schedule = schedule_or_404(organization, schedule_id)
     override = get_object_or_404(
         Override.objects.select_related("schedule__organization"),
         schedule=schedule,
@@ -283,5 +283,7 @@ def schedule_override_detail(
     )
     if not _may_write_override(request, organization, override.user_id):
         raise PermissionDenied("You may only delete overrides in which you cover the shift.")
-    override_delete(override=override, actor=_person(request), actor_label=_actor_label(request))
+    override_delete(
+        override=override, actor=request_person(request), actor_label=request_actor_label(request)
+    )
     return Response(status=status.HTTP_204_NO_CONTENT)

@@ -31,13 +31,13 @@ from rest_framework.response import Response
 from oncall import schedule_services
 from oncall.api.serializers import LayerSerializer, ScheduleDetailSerializer
 from oncall.api.views import (
-    _actor,
-    _actor_label,
-    _layers_in_order,
-    _person,
-    _require_some_override_right,
-    _schedule,
-    _summary_context,
+    layers_in_order,
+    request_actor,
+    request_actor_label,
+    request_person,
+    require_some_override_right,
+    schedule_or_404,
+    summary_context,
 )
 from oncall.api.write_serializers import (
     CalendarFeedCreateSerializer,
@@ -95,7 +95,7 @@ def _no_body(request: Request) -> None:
 
 def _by(request: Request) -> dict[str, Any]:
     """Who to audit: the person, or (for a key) the key's label."""
-    return {"actor": _person(request), "actor_label": _actor_label(request)}
+    return {"actor": request_person(request), "actor_label": request_actor_label(request)}
 
 
 # --- schedules --------------------------------------------------------------------------------
@@ -105,11 +105,11 @@ def _schedule_body(organization: Organization, schedule_id: int) -> dict[str, An
     """The body of `GET schedules/<id>`, so a write answers with what a read would show."""
     schedule = (
         organization_schedules(organization=organization)
-        .prefetch_related(_layers_in_order())
+        .prefetch_related(layers_in_order())
         .get(pk=schedule_id)
     )
     now = timezone.now()
-    context = _summary_context([schedule], now)
+    context = summary_context([schedule], now)
     context["health"] = schedule_health(schedule, now)
     return ScheduleDetailSerializer(schedule, context=context).data
 
@@ -118,7 +118,7 @@ def _schedule_body(organization: Organization, schedule_id: int) -> dict[str, An
 def create_schedule(request: Request, org_slug: str) -> Response:
     """Body: name, and optionally time_zone (IANA, default UTC), team (id or null), description."""
     organization = organization_for_request(request, org_slug)
-    require(_actor(request), organization, Action.SCHEDULE_MANAGE)
+    require(request_actor(request), organization, Action.SCHEDULE_MANAGE)
     given = ScheduleWriteSerializer(data=request.data, context={"organization": organization})
     given.is_valid(raise_exception=True)
     schedule = schedule_create(organization=organization, **given.validated_data, **_by(request))
@@ -129,8 +129,8 @@ def create_schedule(request: Request, org_slug: str) -> Response:
 def change_schedule(request: Request, org_slug: str, schedule_id: int) -> Response:
     """PATCH any of the create fields; DELETE takes its layers, overrides, swaps and feeds."""
     organization = organization_for_request(request, org_slug)
-    require(_actor(request), organization, Action.SCHEDULE_MANAGE)
-    schedule = _schedule(organization, schedule_id)
+    require(request_actor(request), organization, Action.SCHEDULE_MANAGE)
+    schedule = schedule_or_404(organization, schedule_id)
     if request.method == "DELETE":
         schedule_services.schedule_delete(schedule=schedule, **_by(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -172,8 +172,8 @@ def create_layer(request: Request, org_slug: str, schedule_id: int) -> Response:
     weekdays 0 = Monday). Nothing is written unless all of it is valid.
     """
     organization = organization_for_request(request, org_slug)
-    require(_actor(request), organization, Action.SCHEDULE_MANAGE)
-    schedule = _schedule(organization, schedule_id)
+    require(request_actor(request), organization, Action.SCHEDULE_MANAGE)
+    schedule = schedule_or_404(organization, schedule_id)
     given = LayerWriteSerializer(data=request.data, context={"organization": organization})
     given.is_valid(raise_exception=True)
     layer = layer_create(schedule=schedule, **given.validated_data, **_by(request))
@@ -187,8 +187,8 @@ def change_layer(request: Request, org_slug: str, schedule_id: int, layer_id: in
     An imported calendar layer may only change its name, priority, start and end.
     """
     organization = organization_for_request(request, org_slug)
-    require(_actor(request), organization, Action.SCHEDULE_MANAGE)
-    schedule = _schedule(organization, schedule_id)
+    require(request_actor(request), organization, Action.SCHEDULE_MANAGE)
+    schedule = schedule_or_404(organization, schedule_id)
     layer = get_object_or_404(
         Layer.objects.select_related("schedule__organization"), schedule=schedule, pk=layer_id
     )
@@ -214,14 +214,14 @@ def change_layer(request: Request, org_slug: str, schedule_id: int, layer_id: in
 
 
 def _swaps(organization: Organization, schedule_id: int) -> QuerySet[ShiftSwap]:
-    schedule = _schedule(organization, schedule_id)
+    schedule = schedule_or_404(organization, schedule_id)
     return ShiftSwap.objects.filter(schedule=schedule).select_related(
         "schedule", "requester", "taken_by"
     )
 
 
 def _person_for_swaps(request: Request, organization: Organization, verb: str) -> User:
-    person = _person(request)
+    person = request_person(request)
     if person is None:
         raise PermissionDenied(NO_KEY_SWAPS.format(verb=verb))
     require(person, organization, Action.OVERRIDE_SELF)
@@ -237,12 +237,12 @@ def swaps(request: Request, org_slug: str, schedule_id: int) -> Response:
     """
     organization = organization_for_request(request, org_slug)
     if request.method == "GET":
-        require(_actor(request), organization, Action.SCHEDULE_VIEW)
+        require(request_actor(request), organization, Action.SCHEDULE_VIEW)
         now = timezone.now()
         found = _swaps(organization, schedule_id).filter(end__gt=now - RECENT_SWAPS)
         return Response(SwapSerializer(found.order_by("start", "id"), many=True).data)
     person = _person_for_swaps(request, organization, "offer")
-    schedule = _schedule(organization, schedule_id)
+    schedule = schedule_or_404(organization, schedule_id)
     given = SwapOfferSerializer(data=request.data)
     given.is_valid(raise_exception=True)
     swap = swap_offer(schedule=schedule, requester=person, **given.validated_data)
@@ -264,11 +264,11 @@ def take_swap(request: Request, org_slug: str, schedule_id: int, swap_id: int) -
 def cancel_swap(request: Request, org_slug: str, schedule_id: int, swap_id: int) -> Response:
     """The requester withdraws an open offer, or an OVERRIDE_ANY holder does for them."""
     organization = organization_for_request(request, org_slug)
-    _require_some_override_right(request, organization)
+    require_some_override_right(request, organization)
     swap = get_object_or_404(_swaps(organization, schedule_id), pk=swap_id)
-    person = _person(request)
+    person = request_person(request)
     own = person is not None and person.pk == swap.requester_id
-    if not (own or can(_actor(request), organization, Action.OVERRIDE_ANY)):
+    if not (own or can(request_actor(request), organization, Action.OVERRIDE_ANY)):
         raise PermissionDenied("You may only cancel your own offers.")
     _no_body(request)
     cancelled = swap_cancel(swap_id=swap.pk, **_by(request))
@@ -287,9 +287,9 @@ def _feeds(
     also list the organization's schedule feeds, and may revoke any feed (someone who left).
     """
     feeds = CalendarFeed.objects.filter(organization=organization, revoked_at__isnull=True)
-    person = _person(request)
+    person = request_person(request)
     mine = Q(created_by=person) | Q(user=person) if person is not None else Q(pk__in=[])
-    if can(_actor(request), organization, Action.SCHEDULE_MANAGE):
+    if can(request_actor(request), organization, Action.SCHEDULE_MANAGE):
         feeds = feeds.filter(mine | Q(schedule__isnull=False)) if listing else feeds
     else:
         feeds = feeds.filter(mine)
@@ -304,13 +304,13 @@ def calendar_feeds(request: Request, org_slug: str) -> Response:
     server keeps just a hash of the token in it.
     """
     organization = organization_for_request(request, org_slug)
-    require(_actor(request), organization, Action.SCHEDULE_VIEW)
+    require(request_actor(request), organization, Action.SCHEDULE_VIEW)
     if request.method == "GET":
         feeds = _feeds(request, organization, listing=True)
         return Response(CalendarFeedSerializer(feeds, many=True).data)
     given = CalendarFeedCreateSerializer(data=request.data, context={"organization": organization})
     given.is_valid(raise_exception=True)
-    person = _person(request)
+    person = request_person(request)
     if "user" in given.validated_data and person is None:
         raise PermissionDenied(NO_KEY_FEED)
     issued = calendar_feed_create(
@@ -318,7 +318,7 @@ def calendar_feeds(request: Request, org_slug: str) -> Response:
         created_by=person,
         schedule=given.validated_data.get("schedule"),
         user=person if "user" in given.validated_data else None,
-        actor_label=_actor_label(request),
+        actor_label=request_actor_label(request),
     )
     body = CalendarFeedSerializer(issued.feed).data
     body["url"] = request.build_absolute_uri(
@@ -331,7 +331,7 @@ def calendar_feeds(request: Request, org_slug: str) -> Response:
 def revoke_calendar_feed(request: Request, org_slug: str, feed_id: int) -> Response:
     """Revoke a feed: its URL stops answering at once."""
     organization = organization_for_request(request, org_slug)
-    require(_actor(request), organization, Action.SCHEDULE_VIEW)
+    require(request_actor(request), organization, Action.SCHEDULE_VIEW)
     feed = get_object_or_404(_feeds(request, organization, listing=False), pk=feed_id)
     calendar_feed_revoke(feed=feed, **_by(request))
     return Response(status=status.HTTP_204_NO_CONTENT)
