@@ -128,9 +128,6 @@ class Incident(models.Model):
     )
     snoozed_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
-    escalation_snapshot = models.JSONField(
-        null=True, blank=True, help_text="The escalation policy as it was at trigger time."
-    )
 
     objects = IncidentQuerySet.as_manager()
 
@@ -251,6 +248,9 @@ class EventKind(models.TextChoices):
     PRIORITY_CHANGED = "priority_changed", "Priority changed"
     NOTE = "note", "Note"
     ESCALATED = "escalated", "Escalated"
+    ESCALATION_NOTE = "escalation_note", "Escalation note"
+    SLA_WARNING = "sla_warning", "SLA warning"
+    SLA_BREACHED = "sla_breached", "SLA breached"
     NOTIFIED = "notified", "Notified"
     SUPPRESSED = "suppressed", "Suppressed"
 

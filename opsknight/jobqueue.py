@@ -9,12 +9,48 @@ rare false positive (a live worker too busy to send heartbeats) a duplicate run,
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from functools import cache
+from typing import Any
 
 import procrastinate.exceptions
 from django.conf import settings
 from procrastinate import App
+from procrastinate.contrib.django.django_connector import DjangoConnector
+from procrastinate.jobs import Job
+from procrastinate.manager import JobManager
 
 logger = logging.getLogger(__name__)
+
+
+@cache
+def _django_job_manager() -> JobManager:
+    return JobManager(DjangoConnector())
+
+
+def defer(
+    task_name: str, *, queue: str, schedule_at: datetime | None = None, **task_kwargs: Any
+) -> int:
+    """Queue a job on Django's own connection, so it commits or rolls back with the caller.
+
+    `app.configure_task(...).defer()` would do the same in a web process, but inside a worker
+    procrastinate swaps the app's connector for its own pool, and a job deferred by a task
+    would commit on its own, even if the task's transaction later rolled back. Deferring
+    through a Django connector keeps DESIGN.md's promise in both places: a job exists if and
+    only if the change that needs it committed.
+    """
+    job = Job(
+        id=None,
+        queue=queue,
+        lock=None,
+        queueing_lock=None,
+        task_name=task_name,
+        task_kwargs=task_kwargs,
+        scheduled_at=schedule_at,
+    )
+    deferred = _django_job_manager().defer_job(job)
+    assert deferred.id is not None
+    return deferred.id
 
 
 async def recover_stalled_jobs(app: App) -> list[int]:

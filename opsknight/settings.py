@@ -291,6 +291,9 @@ WORKER_HEARTBEAT_MAX_AGE_SECONDS = 60
 CALENDAR_IMPORT_ALLOW_PRIVATE_ADDRESSES = env.bool(
     "CALENDAR_IMPORT_ALLOW_PRIVATE_ADDRESSES", default=False
 )
+# Pinged (HTTP GET) after every run of the escalation auditor, every 30 s: point it at an
+# outside monitor's heartbeat (a dead man's switch) to learn when the auditor itself stops.
+ESCALATION_AUDITOR_HEARTBEAT_URL = env.str("ESCALATION_AUDITOR_HEARTBEAT_URL", default="")
 # How long before a shift starts its person is told ("your shift starts in 60 minutes").
 ONCALL_HANDOFF_NOTICE_MINUTES = env.int("ONCALL_HANDOFF_NOTICE_MINUTES", default=60)
 CHANNEL_LAYERS = {

@@ -1,0 +1,143 @@
+"""The escalation auditor: a second pair of eyes on the engine (Grafana OnCall's idea).
+
+Every 30 s it looks for pages overdue by more than 30 s and for notification requests that no
+delivery ever took up. An overdue page whose job is gone (failed for good, or lost) gets a new
+job; one whose job is still queued only means workers are behind, which it records. Each
+finding is recorded once. After each run it pings an optional outbound heartbeat URL, so an
+operator's monitor notices when the auditor itself stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from escalation import engine
+from escalation.models import AuditFinding, EscalationState, EscalationStatus
+from notifications.selectors import undelivered_requests
+
+logger = logging.getLogger(__name__)
+
+OVERDUE_AFTER = timedelta(seconds=30)
+UNDELIVERED_AFTER = timedelta(minutes=2)
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    overdue: int
+    repaired: int
+    undelivered: int
+
+
+def _live_jobs(incident_ids: list[int]) -> set[tuple[int, int, int]]:
+    """(incident, generation, page) of every step job still queued or running."""
+    if not incident_ids:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (args->>'incident_id')::bigint, (args->>'generation')::int, "
+            "(args->>'tick')::int FROM procrastinate_jobs "
+            "WHERE task_name = %s AND status IN ('todo', 'doing') "
+            "AND (args->>'incident_id')::bigint = ANY(%s)",
+            [engine.RUN_STEP, incident_ids],
+        )
+        return set(cursor.fetchall())
+
+
+def _record(kind: str, key: str, incident_id: int | None, detail: str, repaired: bool) -> bool:
+    """Record a finding unless it was recorded before. Returns whether it is new."""
+    _, created = AuditFinding.objects.get_or_create(
+        kind=kind,
+        key=key,
+        defaults={"incident_id": incident_id, "detail": detail, "repaired": repaired},
+    )
+    return created
+
+
+def _repair_overdue(now: datetime) -> tuple[int, int]:
+    overdue = list(
+        EscalationState.objects.filter(
+            status=EscalationStatus.ESCALATING, due_at__lt=now - OVERDUE_AFTER
+        )
+        .order_by("due_at")
+        .values_list("pk", flat=True)[:BATCH]
+    )
+    live = _live_jobs(overdue)
+    repaired = 0
+    for incident_id in overdue:
+        with transaction.atomic():
+            state = (
+                EscalationState.objects.select_for_update(skip_locked=True)
+                .filter(
+                    pk=incident_id,
+                    status=EscalationStatus.ESCALATING,
+                    due_at__lt=now - OVERDUE_AFTER,
+                )
+                .first()
+            )
+            if state is None:
+                continue  # a step is running on it right now, or it moved on
+            late = (now - state.due_at).total_seconds()
+            key = f"{incident_id}:{state.generation}:{state.cursor}"
+            if (incident_id, state.generation, state.cursor) in live:
+                _record(
+                    AuditFinding.Kind.OVERDUE_STEP,
+                    key,
+                    incident_id,
+                    f"page {state.cursor} is {late:.0f} s late; its job is queued: workers behind?",
+                    repaired=False,
+                )
+                continue
+            engine.defer_page(state, at=now)
+            repaired += 1
+            _record(
+                AuditFinding.Kind.OVERDUE_STEP,
+                key,
+                incident_id,
+                f"page {state.cursor} was {late:.0f} s late and had no job; queued a new one",
+                repaired=True,
+            )
+            logger.warning("auditor: re-queued page %s of incident %s", state.cursor, incident_id)
+    return len(overdue), repaired
+
+
+def _undelivered(now: datetime) -> int:
+    stuck = list(
+        undelivered_requests(older_than=now - UNDELIVERED_AFTER)
+        .order_by("created_at")
+        .values_list("pk", "incident_id", "user_id", "level")[:BATCH]
+    )
+    for pk, incident_id, user_id, level in stuck:
+        _record(
+            AuditFinding.Kind.UNDELIVERED,
+            f"request:{pk}",
+            incident_id,
+            f"level {level} request for user {user_id} has no delivery record",
+            repaired=False,
+        )
+    return len(stuck)
+
+
+def ping_heartbeat(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (operator's URL)
+            return 200 <= response.status < 300
+    except OSError:
+        logger.warning("auditor: heartbeat %s did not answer", url, exc_info=True)
+        return False
+
+
+def audit(now: datetime | None = None) -> AuditReport:
+    now = now or timezone.now()
+    overdue, repaired = _repair_overdue(now)
+    undelivered = _undelivered(now)
+    if settings.ESCALATION_AUDITOR_HEARTBEAT_URL:
+        ping_heartbeat(settings.ESCALATION_AUDITOR_HEARTBEAT_URL)
+    return AuditReport(overdue=overdue, repaired=repaired, undelivered=undelivered)
