@@ -12,17 +12,18 @@ running while someone acknowledges waits or is waited for, and never deadlocks.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from escalation.events import IncidentEscalated
-from escalation.models import EscalationState, EscalationStatus, ServiceEscalation
+from escalation.models import EscalationState, EscalationStatus
 from escalation.plan import Page, first_page_of_step_after, plan
-from escalation.snapshots import load_policy, snapshot_policy
+from escalation.selectors import TriggerContext, trigger_context
 from escalation.targets import resolve_targets
 from incidents.models import EventKind, Incident, Status, Urgency
 from incidents.services import announce, record_event
@@ -65,37 +66,54 @@ def _schedule(state: EscalationState, cursor: int, due_at: datetime) -> None:
 # --- start ------------------------------------------------------------------------------------
 
 
-def escalation_start(incident: Incident) -> EscalationState:
+_UPSERT_STATE = """
+INSERT INTO escalation_escalationstate AS s (incident_id, policy_id, snapshot, status,
+    generation, cursor, due_at, last_tick, last_run_at, manual_pending, started_at, updated_at)
+VALUES (%(incident)s, %(policy)s, %(snapshot)s::jsonb, %(status)s, 1, 0, %(due)s, NULL, NULL,
+    false, %(now)s, %(now)s)
+ON CONFLICT (incident_id) DO UPDATE SET policy_id = EXCLUDED.policy_id,
+    snapshot = EXCLUDED.snapshot, status = EXCLUDED.status, generation = s.generation + 1,
+    cursor = 0, due_at = EXCLUDED.due_at, last_tick = NULL, manual_pending = false,
+    started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at
+RETURNING generation
+"""
+
+
+def escalation_start(context: TriggerContext) -> None:
     """Freeze the service's policy onto the incident and queue its first page.
 
-    Runs inside the transaction that triggered the incident. An incident that triggers again
-    (paging resumed after maintenance) starts over with the policy as it is now.
+    Runs inside the transaction that triggered the incident, on the ingestion hot path: one
+    upsert and one job, the policy's snapshot already read with the incident. An incident that
+    triggers again (paging resumed after maintenance) starts over with the policy as it is now.
+    Without a policy (or steps) the state says so and nobody is paged; the incident page's
+    escalation section shows it.
     """
-    link = (
-        ServiceEscalation.objects.filter(service_id=incident.service_id)
-        .values_list("policy_id", flat=True)
-        .first()
-    )
-    policy = load_policy(link) if link else None
-    snapshot = snapshot_policy(policy) if policy else {"steps": []}
     now = timezone.now()
-    state, created = EscalationState.objects.select_for_update().get_or_create(
-        incident=incident,
-        defaults={"snapshot": snapshot, "policy": policy, "status": EscalationStatus.NO_POLICY},
-    )
-    if not created:
-        state.snapshot, state.policy, state.generation = snapshot, policy, state.generation + 1
-    state.started_at, state.updated_at = now, now
-    state.last_tick, state.manual_pending, state.due_at = None, False, None
-    pages = plan(snapshot)
-    if not pages:
-        state.status, state.cursor = EscalationStatus.NO_POLICY, 0
-        why = "its policy has no steps" if policy else "the service has no escalation policy"
-        _note(incident, f"not escalating: {why}; nobody is paged", {"outcome": "no_policy"})
-    else:
-        _schedule(state, 0, now + pages[0].offset)
-    state.save()
-    return state
+    pages = plan(context.snapshot)
+    status = EscalationStatus.ESCALATING if pages else EscalationStatus.NO_POLICY
+    due = now + pages[0].offset if pages else None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _UPSERT_STATE,
+            {
+                "incident": context.incident_id,
+                "policy": context.policy_id,
+                "snapshot": json.dumps(context.snapshot),
+                "status": status,
+                "due": due,
+                "now": now,
+            },
+        )
+        (generation,) = cursor.fetchone()
+    if pages:
+        jobqueue.defer(
+            RUN_STEP,
+            queue=QUEUE,
+            schedule_at=due,
+            incident_id=context.incident_id,
+            generation=generation,
+            tick=0,
+        )
 
 
 # --- one page ---------------------------------------------------------------------------------
@@ -250,7 +268,7 @@ def escalation_restart(*, incident: Incident) -> None:
     """Reopened: from the first level again, after its delay, with the frozen policy."""
     state = _locked_state(incident.pk)
     if state is None:
-        escalation_start(incident)
+        escalation_start(trigger_context(incident_id=incident.pk))
         return
     if state.status == EscalationStatus.NO_POLICY:
         return

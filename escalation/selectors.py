@@ -6,11 +6,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
-from escalation.models import EscalationPolicy, EscalationState, EscalationStatus, EscalationStep
+from escalation.models import (
+    EscalationPolicy,
+    EscalationState,
+    EscalationStatus,
+    EscalationStep,
+    SlaTarget,
+)
 from escalation.plan import Page, plan
-from incidents.models import EventKind, IncidentEvent
+from incidents.models import EventKind, Incident, IncidentEvent
 from opsknight.models import Organization
 
 
@@ -69,4 +75,65 @@ def incident_escalation_path(*, incident_id: int) -> EscalationPath | None:
         history=history,
         upcoming=upcoming,
         snapshot=state.snapshot,
+    )
+
+
+DEFAULT_SLA_WARNING_MINUTES = 5
+
+
+@dataclass(frozen=True)
+class TriggerContext:
+    """All a trigger needs to start escalation and SLA clocks, read in one query."""
+
+    incident_id: int
+    organization_id: int
+    service_id: int
+    created_at: datetime
+    urgency: str
+    policy_id: int | None
+    snapshot: dict[str, Any]
+    ack_minutes: int
+    resolve_minutes: int
+    warning_minutes: int
+
+
+def trigger_context(*, incident_id: int) -> TriggerContext:
+    """The incident, its service's targets, policy snapshot and SLA override, in one query:
+    this runs on the ingestion hot path, once per new incident."""
+    override = SlaTarget.objects.filter(
+        service_escalation_id=OuterRef("service_id"), urgency=OuterRef("urgency")
+    )
+    row = (
+        Incident.objects.filter(pk=incident_id)
+        .annotate(
+            ack_override=Subquery(override.values("ack_minutes")[:1]),
+            resolve_override=Subquery(override.values("resolve_minutes")[:1]),
+        )
+        .values(
+            "organization_id",
+            "service_id",
+            "created_at",
+            "urgency",
+            "service__ack_target_minutes",
+            "service__resolve_target_minutes",
+            "service__escalation__policy_id",
+            "service__escalation__policy__snapshot",
+            "service__escalation__sla_warning_minutes",
+            "ack_override",
+            "resolve_override",
+        )
+        .get()
+    )
+    warning = row["service__escalation__sla_warning_minutes"]
+    return TriggerContext(
+        incident_id=incident_id,
+        organization_id=row["organization_id"],
+        service_id=row["service_id"],
+        created_at=row["created_at"],
+        urgency=row["urgency"],
+        policy_id=row["service__escalation__policy_id"],
+        snapshot=row["service__escalation__policy__snapshot"] or {"steps": []},
+        ack_minutes=row["ack_override"] or row["service__ack_target_minutes"],
+        resolve_minutes=row["resolve_override"] or row["service__resolve_target_minutes"],
+        warning_minutes=DEFAULT_SLA_WARNING_MINUTES if warning is None else warning,
     )

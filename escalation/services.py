@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from escalation.models import (
@@ -25,6 +25,7 @@ from escalation.models import (
     EscalationStep,
     ServiceEscalation,
 )
+from escalation.snapshots import snapshot_policy
 from incidents.models import Service
 from notifications.models import Channel
 from oncall.models import Schedule, Team
@@ -48,11 +49,17 @@ class StepInput:
 
     @classmethod
     def from_step(cls, step: EscalationStep) -> StepInput:
+        def added(relation: str, field: str) -> list[int]:
+            # The through rows' order, which is the round-robin order; not the models' own.
+            through = getattr(EscalationStep, relation).through
+            rows = through.objects.filter(escalationstep_id=step.pk).order_by("id")
+            return list(rows.values_list(f"{field}_id", flat=True))
+
         return cls(
             delay_minutes=step.delay_minutes,
-            user_ids=list(step.users.values_list("pk", flat=True)),
-            team_ids=list(step.teams.values_list("pk", flat=True)),
-            schedule_ids=list(step.schedules.values_list("pk", flat=True)),
+            user_ids=added("users", "user"),
+            team_ids=added("teams", "team"),
+            schedule_ids=added("schedules", "schedule"),
             team_lead_only=step.team_lead_only,
             channels=list(step.channels),
             high_urgency_only=step.high_urgency_only,
@@ -117,6 +124,17 @@ def _validate_policy(policy: EscalationPolicy) -> None:
     policy.full_clean(exclude=["organization"])
 
 
+def _save_named(policy: EscalationPolicy) -> None:
+    """Save; a concurrent request that took the same name first is a validation error."""
+    try:
+        with transaction.atomic():
+            policy.save()
+    except IntegrityError as exc:
+        if "escalation_policy_name_unique" not in str(exc):
+            raise
+        raise ValidationError({"name": "A policy with this name already exists."}) from exc
+
+
 def _write_step(step: EscalationStep, data: StepInput) -> None:
     for name in (
         "delay_minutes",
@@ -150,6 +168,10 @@ def _replace_steps(policy: EscalationPolicy, steps: Sequence[StepInput]) -> None
 
 
 def _audit(action: str, policy: EscalationPolicy, who: Who, data: dict[str, Any]) -> None:
+    """Record the change, and refresh the snapshot new incidents copy (every write audits)."""
+    policy.snapshot = snapshot_policy(policy)
+    policy.updated_at = timezone.now()
+    policy.save(update_fields=["snapshot", "updated_at"])
     audit_record(
         action=action,
         organization=policy.organization,
@@ -181,7 +203,7 @@ def policy_create(
     _validate_policy(policy)
     if EscalationPolicy.objects.filter(organization=organization, name=name).exists():
         raise ValidationError({"name": "A policy with this name already exists."})
-    policy.save()
+    _save_named(policy)
     _replace_steps(policy, steps)
     _audit("escalation_policy.created", policy, who, {"name": name, "steps": len(steps)})
     return policy
@@ -212,7 +234,7 @@ def policy_update(
     ):
         raise ValidationError({"name": "A policy with this name already exists."})
     policy.updated_at = timezone.now()
-    policy.save()
+    _save_named(policy)
     if steps is not None:
         _replace_steps(policy, steps)
         changed.append("steps")
@@ -223,6 +245,9 @@ def policy_update(
 
 @transaction.atomic
 def policy_delete(*, policy: EscalationPolicy, who: Who = Who()) -> None:
+    # Locked first: service_policy_set locks the policy too, so a service cannot start using
+    # it between this check and the delete.
+    policy = EscalationPolicy.objects.select_for_update().get(pk=policy.pk)
     users = list(
         ServiceEscalation.objects.filter(policy=policy).values_list("service__name", flat=True)
     )
@@ -298,6 +323,14 @@ def service_policy_set(
 ) -> ServiceEscalation:
     if policy is not None and policy.organization_id != service.organization_id:
         raise ValidationError({"policy": "This policy belongs to another organization."})
+    if policy is not None:
+        # Waits for a delete of the policy in flight, then finds it gone: a clear error, not
+        # a foreign-key failure at commit.
+        policy = (
+            EscalationPolicy.objects.select_for_update(no_key=True).filter(pk=policy.pk).first()
+        )
+        if policy is None:
+            raise ValidationError({"policy": "This policy no longer exists."})
     link, _ = ServiceEscalation.objects.select_for_update().get_or_create(service=service)
     link.policy = policy
     if sla_warning_minutes is not None:

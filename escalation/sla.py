@@ -14,34 +14,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from escalation.events import SlaBreached, SlaWarning
-from escalation.models import ServiceEscalation, SlaClock, SlaTarget
+from escalation.models import SlaClock
+from escalation.selectors import TriggerContext, trigger_context
 from incidents.models import EventKind, Incident
 from incidents.services import announce, record_event
 from opsknight.actors import Actor
 from opsknight.events import publish
 
-DEFAULT_WARNING_MINUTES = 5
 CHECK_BATCH = 500
 SLA = Actor.system("SLA")
-
-
-def _targets(incident: Incident) -> tuple[int, int, int]:
-    """(ack minutes, resolve minutes, warning minutes) for the incident's service and urgency."""
-    service = incident.service
-    ack, resolve, warning = (
-        service.ack_target_minutes,
-        service.resolve_target_minutes,
-        DEFAULT_WARNING_MINUTES,
-    )
-    link = ServiceEscalation.objects.filter(service_id=service.pk).first()
-    if link is not None:
-        warning = link.sla_warning_minutes
-        override = SlaTarget.objects.filter(
-            service_escalation=link, urgency=incident.urgency
-        ).first()
-        if override is not None:
-            ack, resolve = override.ack_minutes, override.resolve_minutes
-    return ack, resolve, warning
 
 
 def _deadline(clock: SlaClock, minutes: int) -> datetime:
@@ -84,21 +65,36 @@ def _reschedule(clock: SlaClock) -> None:
     clock.next_check_at = min(when for when, _, _ in pending) if pending else None
 
 
-def sla_start(incident: Incident) -> SlaClock:
-    ack, resolve, warning = _targets(incident)
-    clock, _ = SlaClock.objects.update_or_create(
-        incident=incident,
-        defaults={
-            "started_at": incident.created_at,
-            "ack_minutes": ack,
-            "resolve_minutes": resolve,
-            "warning_minutes": warning,
-            "stopped": False,
-        },
+def sla_start(context: TriggerContext) -> None:
+    """Start both clocks, in one upsert (this runs on the ingestion hot path)."""
+    clock = SlaClock(
+        incident_id=context.incident_id,
+        started_at=context.created_at,
+        ack_minutes=context.ack_minutes,
+        resolve_minutes=context.resolve_minutes,
+        warning_minutes=context.warning_minutes,
     )
     _reschedule(clock)
-    clock.save(update_fields=["next_check_at"])
-    return clock
+    SlaClock.objects.bulk_create(
+        [clock],
+        update_conflicts=True,
+        unique_fields=["incident"],
+        update_fields=[
+            "started_at",
+            "ack_minutes",
+            "resolve_minutes",
+            "warning_minutes",
+            "paused_seconds",
+            "paused_since",
+            "acknowledged",
+            "stopped",
+            "ack_warned_at",
+            "ack_breached_at",
+            "resolve_warned_at",
+            "resolve_breached_at",
+            "next_check_at",
+        ],
+    )
 
 
 def _change(incident_id: int, change) -> None:
@@ -138,14 +134,16 @@ def sla_resumed(*, incident_id: int) -> None:
     _change(incident_id, resume)
 
 
-def sla_retarget(*, incident: Incident) -> None:
+def sla_retarget(*, incident_id: int) -> None:
     """Urgency changed: the per-urgency targets may differ."""
-    ack, resolve, warning = _targets(incident)
+    context = trigger_context(incident_id=incident_id)
 
     def retarget(clock: SlaClock) -> None:
-        clock.ack_minutes, clock.resolve_minutes, clock.warning_minutes = ack, resolve, warning
+        clock.ack_minutes = context.ack_minutes
+        clock.resolve_minutes = context.resolve_minutes
+        clock.warning_minutes = context.warning_minutes
 
-    _change(incident.pk, retarget)
+    _change(incident_id, retarget)
 
 
 def _fire(clock: SlaClock, incident: Incident, target: str, stage: str, now: datetime) -> None:

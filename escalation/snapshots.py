@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch
-
 from escalation.models import EscalationPolicy, EscalationStep
 from escalation.plan import Snapshot
 
@@ -44,19 +42,8 @@ def _targets_by_step(steps: list[EscalationStep]) -> dict[int, list[dict[str, An
     return targets
 
 
-def load_policy(policy_id: int) -> EscalationPolicy | None:
-    """A policy with its steps (targets are read by `snapshot_policy`)."""
-    return (
-        EscalationPolicy.objects.filter(pk=policy_id)
-        .prefetch_related(
-            Prefetch("steps", queryset=EscalationStep.objects.order_by("position", "id"))
-        )
-        .first()
-    )
-
-
 def snapshot_policy(policy: EscalationPolicy) -> Snapshot:
-    steps = list(policy.steps.all())
+    steps = list(policy.steps.order_by("position", "id"))
     targets = _targets_by_step(steps)
     return {
         "version": SNAPSHOT_VERSION,

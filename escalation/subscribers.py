@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from escalation import engine, sla
 from escalation.models import EscalationStatus
+from escalation.selectors import trigger_context
 from incidents import events
 from incidents.models import Incident
 from opsknight import jobqueue
@@ -21,9 +22,9 @@ def _incident(incident_id: int) -> Incident:
 
 
 def on_triggered(event: events.IncidentTriggered) -> None:
-    incident = _incident(event.incident_id)
-    engine.escalation_start(incident)
-    sla.sla_start(incident)
+    context = trigger_context(incident_id=event.incident_id)
+    engine.escalation_start(context)
+    sla.sla_start(context)
 
 
 def on_acknowledged(event: events.IncidentAcknowledged) -> None:
@@ -69,7 +70,7 @@ def on_escalation_requested(event: events.IncidentEscalationRequested) -> None:
 
 
 def on_urgency_changed(event: events.IncidentUrgencyChanged) -> None:
-    sla.sla_retarget(incident=_incident(event.incident_id))
+    sla.sla_retarget(incident_id=event.incident_id)
 
 
 SUBSCRIPTIONS = (

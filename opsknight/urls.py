@@ -17,5 +17,6 @@ urlpatterns = [
     path("api/v1/", include("opsknight.api.urls")),
     path("incidents/", include("incidents.urls")),
     path("calendars/", include("oncall.urls")),
+    path("", include("escalation.urls")),
     path("", include("integrations.urls")),
 ]

@@ -41,6 +41,10 @@ class EscalationPolicy(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(MAX_DELAY_MINUTES)],
         help_text="Wait after the last step before the policy starts over.",
     )
+    # The policy as an incident freezes it, kept current by every write in
+    # escalation.services: a trigger copies it in the query that reads the incident, instead
+    # of reading the policy, its steps and three target tables on the ingestion hot path.
+    snapshot = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

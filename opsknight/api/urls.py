@@ -11,4 +11,5 @@ urlpatterns = [
         name="api-key-detail",
     ),
     path("", include("oncall.api.urls")),
+    path("", include("escalation.api.urls")),
 ]
