@@ -13,9 +13,10 @@ from datetime import datetime
 from escalation.models import EscalationPolicy
 from escalation.plan import plan
 from escalation.snapshots import snapshot_policy
-from escalation.targets import resolve_targets
+from escalation.targets import TargetResolver
 from opsknight.models import User
 
+# 20 steps, 10 passes and round-robin turns could be thousands of rows; nobody reads past this.
 MAX_PAGES = 500
 
 
@@ -37,11 +38,14 @@ class DryRunPage:
 def dry_run(policy: EscalationPolicy, at: datetime) -> list[DryRunPage]:
     snapshot = snapshot_policy(policy)
     pages = plan(snapshot)[:MAX_PAGES]
-    resolved = []
-    for page in pages:
-        when = at + page.offset
-        found = resolve_targets(policy.organization_id, page.targets, when)
-        resolved.append((page, when, found))
+    resolver = TargetResolver(
+        policy.organization_id,
+        [target for page in pages for target in page.targets],
+        [at + page.offset for page in pages],
+    )
+    resolved = [
+        (page, at + page.offset, resolver.resolve(page.targets, at + page.offset)) for page in pages
+    ]
     emails = dict(
         User.objects.filter(
             pk__in={uid for _, _, found in resolved for uid in found.user_ids}

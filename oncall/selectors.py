@@ -97,6 +97,18 @@ def oncall_user_ids(
     return {schedule_id: oncall_at(spec, at) for schedule_id, spec in specs.items()}
 
 
+def oncall_user_ids_at_times(
+    schedules: QuerySet[Schedule] | Iterable[int], times: Iterable[datetime]
+) -> dict[datetime, dict[int, tuple[int, ...]]]:
+    """Who is on call in each schedule at each of `times` (an escalation dry run asks this
+    for every level): one query in all, however many schedules and times."""
+    times = sorted(set(times))
+    if not times:
+        return {}
+    specs = schedule_specs(schedules, start=times[0], end=times[-1] + timedelta(microseconds=1))
+    return {at: {pk: oncall_at(spec, at) for pk, spec in specs.items()} for at in times}
+
+
 def shifts_between(schedule: Schedule, start: datetime, end: datetime) -> list[Block]:
     """The final schedule over [start, end): blocks tiling it, gaps as blocks without users."""
     return final_schedule(schedule_spec(schedule, start=start, end=end), start, end)

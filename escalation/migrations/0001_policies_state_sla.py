@@ -9,171 +9,498 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('incidents', '0008_drop_incident_escalation_snapshot'),
-        ('oncall', '0002_schedules'),
-        ('opsknight', '0003_cache_table'),
+        ("incidents", "0008_drop_incident_escalation_snapshot"),
+        ("oncall", "0002_schedules"),
+        ("opsknight", "0003_cache_table"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='EscalationPolicy',
+            name="EscalationPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=150)),
-                ('description', models.TextField(blank=True)),
-                ('repeat_count', models.PositiveSmallIntegerField(default=0, help_text='How many more times the whole policy runs when nobody acknowledges (0 to 9).', validators=[django.core.validators.MaxValueValidator(9)])),
-                ('repeat_after_minutes', models.PositiveIntegerField(default=15, help_text='Wait after the last step before the policy starts over.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(1440)])),
-                ('snapshot', models.JSONField(blank=True, default=dict, editable=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='escalation_policies', to='opsknight.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=150)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "repeat_count",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        help_text="How many more times the whole policy runs when nobody acknowledges (0 to 9).",
+                        validators=[django.core.validators.MaxValueValidator(9)],
+                    ),
+                ),
+                (
+                    "repeat_after_minutes",
+                    models.PositiveIntegerField(
+                        default=15,
+                        help_text="Wait after the last step before the policy starts over.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(1440),
+                        ],
+                    ),
+                ),
+                ("snapshot", models.JSONField(blank=True, default=dict, editable=False)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="escalation_policies",
+                        to="opsknight.organization",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'escalation policies',
-                'ordering': ['organization', 'name'],
+                "verbose_name_plural": "escalation policies",
+                "ordering": ["organization", "name"],
             },
         ),
         migrations.CreateModel(
-            name='EscalationState',
+            name="EscalationState",
             fields=[
-                ('incident', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='escalation_state', serialize=False, to='incidents.incident')),
-                ('snapshot', models.JSONField(help_text='The policy as it was when the incident triggered.')),
-                ('status', models.CharField(choices=[('escalating', 'Escalating'), ('acknowledged', 'Stopped: acknowledged'), ('snoozed', 'Paused: snoozed'), ('resolved', 'Stopped: resolved'), ('exhausted', 'Finished: every step ran, nobody acknowledged'), ('no_policy', 'Not escalating: no policy')], max_length=16)),
-                ('generation', models.PositiveIntegerField(default=1)),
-                ('cursor', models.PositiveIntegerField(default=0, help_text='Index of the next page in the plan (escalation.plan).')),
-                ('due_at', models.DateTimeField(blank=True, help_text='When the next page is due.', null=True)),
-                ('last_tick', models.IntegerField(blank=True, help_text='Last page that ran.', null=True)),
-                ('last_run_at', models.DateTimeField(blank=True, null=True)),
-                ('manual_pending', models.BooleanField(default=False, help_text='A person asked to escalate; honoured even if acknowledged.')),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('policy', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='escalation.escalationpolicy')),
+                (
+                    "incident",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="escalation_state",
+                        serialize=False,
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "snapshot",
+                    models.JSONField(help_text="The policy as it was when the incident triggered."),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("escalating", "Escalating"),
+                            ("acknowledged", "Stopped: acknowledged"),
+                            ("snoozed", "Paused: snoozed"),
+                            ("resolved", "Stopped: resolved"),
+                            ("exhausted", "Finished: every step ran, nobody acknowledged"),
+                            ("no_policy", "Not escalating: no policy"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("generation", models.PositiveIntegerField(default=1)),
+                (
+                    "cursor",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Index of the next page in the plan (escalation.plan)."
+                    ),
+                ),
+                (
+                    "due_at",
+                    models.DateTimeField(
+                        blank=True, help_text="When the next page is due.", null=True
+                    ),
+                ),
+                (
+                    "last_tick",
+                    models.IntegerField(blank=True, help_text="Last page that ran.", null=True),
+                ),
+                ("last_run_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "manual_pending",
+                    models.BooleanField(
+                        default=False,
+                        help_text="A person asked to escalate; honoured even if acknowledged.",
+                    ),
+                ),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="escalation.escalationpolicy",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='EscalationStep',
+            name="EscalationStep",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField(default=0, help_text='Order within the policy.')),
-                ('delay_minutes', models.PositiveIntegerField(default=0, help_text='Wait before this step (after the previous one); 0: at once.', validators=[django.core.validators.MaxValueValidator(1440)])),
-                ('team_lead_only', models.BooleanField(default=False, help_text='Page only the lead of each team, not every member.')),
-                ('channels', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=[('email', 'Email'), ('sms', 'SMS'), ('voice', 'Voice call'), ('whatsapp', 'WhatsApp'), ('push', 'Web push'), ('slack', 'Slack')], max_length=16), blank=True, default=list, help_text="Only these channels for this step; empty: each person's own rules.", size=None)),
-                ('high_urgency_only', models.BooleanField(default=False, help_text='Skip this step for incidents that are not high urgency.')),
-                ('round_robin', models.BooleanField(default=False, help_text='Page one target at a time instead of all at once.')),
-                ('round_robin_minutes', models.PositiveIntegerField(default=5, help_text='Round robin: wait this long before paging the next target.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(1440)])),
-                ('policy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='steps', to='escalation.escalationpolicy')),
-                ('schedules', models.ManyToManyField(blank=True, related_name='escalation_steps', to='oncall.schedule')),
-                ('teams', models.ManyToManyField(blank=True, related_name='escalation_steps', to='oncall.team')),
-                ('users', models.ManyToManyField(blank=True, related_name='escalation_steps', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "position",
+                    models.PositiveSmallIntegerField(
+                        default=0, help_text="Order within the policy."
+                    ),
+                ),
+                (
+                    "delay_minutes",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Wait before this step (after the previous one); 0: at once.",
+                        validators=[django.core.validators.MaxValueValidator(1440)],
+                    ),
+                ),
+                (
+                    "team_lead_only",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Page only the lead of each team, not every member.",
+                    ),
+                ),
+                (
+                    "channels",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(
+                            choices=[
+                                ("email", "Email"),
+                                ("sms", "SMS"),
+                                ("voice", "Voice call"),
+                                ("whatsapp", "WhatsApp"),
+                                ("push", "Web push"),
+                                ("slack", "Slack"),
+                            ],
+                            max_length=16,
+                        ),
+                        blank=True,
+                        default=list,
+                        help_text="Only these channels for this step; empty: each person's own rules.",
+                        size=None,
+                    ),
+                ),
+                (
+                    "high_urgency_only",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Skip this step for incidents that are not high urgency.",
+                    ),
+                ),
+                (
+                    "round_robin",
+                    models.BooleanField(
+                        default=False, help_text="Page one target at a time instead of all at once."
+                    ),
+                ),
+                (
+                    "round_robin_minutes",
+                    models.PositiveIntegerField(
+                        default=5,
+                        help_text="Round robin: wait this long before paging the next target.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(1440),
+                        ],
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="steps",
+                        to="escalation.escalationpolicy",
+                    ),
+                ),
+                (
+                    "schedules",
+                    models.ManyToManyField(
+                        blank=True, related_name="escalation_steps", to="oncall.schedule"
+                    ),
+                ),
+                (
+                    "teams",
+                    models.ManyToManyField(
+                        blank=True, related_name="escalation_steps", to="oncall.team"
+                    ),
+                ),
+                (
+                    "users",
+                    models.ManyToManyField(
+                        blank=True, related_name="escalation_steps", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['policy', 'position', 'id'],
+                "ordering": ["policy", "position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='ServiceEscalation',
+            name="ServiceEscalation",
             fields=[
-                ('service', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='escalation', serialize=False, to='incidents.service')),
-                ('sla_warning_minutes', models.PositiveIntegerField(default=5, help_text='Warn this many minutes before an SLA target is missed.', validators=[django.core.validators.MaxValueValidator(1440)])),
-                ('policy', models.ForeignKey(blank=True, help_text='Blank: incidents of this service page nobody (they still show up).', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='service_links', to='escalation.escalationpolicy')),
+                (
+                    "service",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="escalation",
+                        serialize=False,
+                        to="incidents.service",
+                    ),
+                ),
+                (
+                    "sla_warning_minutes",
+                    models.PositiveIntegerField(
+                        default=5,
+                        help_text="Warn this many minutes before an SLA target is missed.",
+                        validators=[django.core.validators.MaxValueValidator(1440)],
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Blank: incidents of this service page nobody (they still show up).",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="service_links",
+                        to="escalation.escalationpolicy",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'service escalation and SLA',
-                'verbose_name_plural': 'service escalation and SLA',
+                "verbose_name": "service escalation and SLA",
+                "verbose_name_plural": "service escalation and SLA",
             },
         ),
         migrations.CreateModel(
-            name='SlaClock',
+            name="SlaClock",
             fields=[
-                ('incident', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='sla_clock', serialize=False, to='incidents.incident')),
-                ('started_at', models.DateTimeField()),
-                ('ack_minutes', models.PositiveIntegerField()),
-                ('resolve_minutes', models.PositiveIntegerField()),
-                ('warning_minutes', models.PositiveIntegerField()),
-                ('paused_seconds', models.FloatField(default=0, help_text='Time spent snoozed so far.')),
-                ('paused_since', models.DateTimeField(blank=True, null=True)),
-                ('acknowledged', models.BooleanField(default=False)),
-                ('stopped', models.BooleanField(default=False, help_text='Resolved: nothing more to check.')),
-                ('ack_warned_at', models.DateTimeField(blank=True, null=True)),
-                ('ack_breached_at', models.DateTimeField(blank=True, null=True)),
-                ('resolve_warned_at', models.DateTimeField(blank=True, null=True)),
-                ('resolve_breached_at', models.DateTimeField(blank=True, null=True)),
-                ('next_check_at', models.DateTimeField(blank=True, help_text='Earliest pending warning or breach; empty: none.', null=True)),
+                (
+                    "incident",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="sla_clock",
+                        serialize=False,
+                        to="incidents.incident",
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("ack_minutes", models.PositiveIntegerField()),
+                ("resolve_minutes", models.PositiveIntegerField()),
+                ("warning_minutes", models.PositiveIntegerField()),
+                (
+                    "paused_seconds",
+                    models.FloatField(default=0, help_text="Time spent snoozed so far."),
+                ),
+                ("paused_since", models.DateTimeField(blank=True, null=True)),
+                ("acknowledged", models.BooleanField(default=False)),
+                (
+                    "stopped",
+                    models.BooleanField(
+                        default=False, help_text="Resolved: nothing more to check."
+                    ),
+                ),
+                ("ack_warned_at", models.DateTimeField(blank=True, null=True)),
+                ("ack_breached_at", models.DateTimeField(blank=True, null=True)),
+                ("resolve_warned_at", models.DateTimeField(blank=True, null=True)),
+                ("resolve_breached_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "next_check_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Earliest pending warning or breach; empty: none.",
+                        null=True,
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(condition=models.Q(('next_check_at__isnull', False)), fields=['next_check_at'], name='sla_clock_next_check')],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("next_check_at__isnull", False)),
+                        fields=["next_check_at"],
+                        name="sla_clock_next_check",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SlaTarget',
+            name="SlaTarget",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('urgency', models.CharField(choices=[('high', 'High'), ('medium', 'Medium'), ('low', 'Low')], max_length=8)),
-                ('ack_minutes', models.PositiveIntegerField(help_text='Acknowledge within', validators=[django.core.validators.MinValueValidator(1)])),
-                ('resolve_minutes', models.PositiveIntegerField(help_text='Resolve within', validators=[django.core.validators.MinValueValidator(1)])),
-                ('service_escalation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sla_targets', to='escalation.serviceescalation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "urgency",
+                    models.CharField(
+                        choices=[("high", "High"), ("medium", "Medium"), ("low", "Low")],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "ack_minutes",
+                    models.PositiveIntegerField(
+                        help_text="Acknowledge within",
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "resolve_minutes",
+                    models.PositiveIntegerField(
+                        help_text="Resolve within",
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "service_escalation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sla_targets",
+                        to="escalation.serviceescalation",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='AuditFinding',
+            name="AuditFinding",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('overdue_step', 'Step overdue'), ('undelivered', 'Notification request never delivered')], max_length=16)),
-                ('key', models.CharField(help_text='What was found, so it is recorded once.', max_length=100)),
-                ('detail', models.TextField(blank=True)),
-                ('repaired', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('incident', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='incidents.incident')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("overdue_step", "Step overdue"),
+                            ("undelivered", "Notification request never delivered"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "key",
+                    models.CharField(
+                        help_text="What was found, so it is recorded once.", max_length=100
+                    ),
+                ),
+                ("detail", models.TextField(blank=True)),
+                ("repaired", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="incidents.incident",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['kind', 'created_at'], name='escalation__kind_cd26e0_idx')],
-                'constraints': [models.UniqueConstraint(fields=('kind', 'key'), name='audit_finding_once')],
+                "ordering": ["-created_at"],
+                "indexes": [
+                    models.Index(fields=["kind", "created_at"], name="escalation__kind_cd26e0_idx")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("kind", "key"), name="audit_finding_once")
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='escalationpolicy',
-            constraint=models.UniqueConstraint(fields=('organization', 'name'), name='escalation_policy_name_unique'),
+            model_name="escalationpolicy",
+            constraint=models.UniqueConstraint(
+                fields=("organization", "name"), name="escalation_policy_name_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='escalationpolicy',
-            constraint=models.CheckConstraint(condition=models.Q(('repeat_count__lte', 9)), name='escalation_policy_repeats_max'),
+            model_name="escalationpolicy",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("repeat_count__lte", 9)), name="escalation_policy_repeats_max"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='escalationpolicy',
-            constraint=models.CheckConstraint(condition=models.Q(('repeat_after_minutes__gte', 1)), name='escalation_policy_repeat_after_min'),
+            model_name="escalationpolicy",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("repeat_after_minutes__gte", 1)),
+                name="escalation_policy_repeat_after_min",
+            ),
         ),
         migrations.AddIndex(
-            model_name='escalationstate',
-            index=models.Index(condition=models.Q(('status', 'escalating')), fields=['due_at'], name='escalation_due'),
+            model_name="escalationstate",
+            index=models.Index(
+                condition=models.Q(("status", "escalating")),
+                fields=["due_at"],
+                name="escalation_due",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='escalationstate',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['escalating', 'acknowledged', 'snoozed', 'resolved', 'exhausted', 'no_policy'])), name='escalation_status_valid'),
+            model_name="escalationstate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "status__in",
+                        [
+                            "escalating",
+                            "acknowledged",
+                            "snoozed",
+                            "resolved",
+                            "exhausted",
+                            "no_policy",
+                        ],
+                    )
+                ),
+                name="escalation_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='escalationstate',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'escalating'), _negated=True), ('due_at__isnull', False), _connector='OR'), name='escalation_escalating_has_due'),
+            model_name="escalationstate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "escalating"), _negated=True),
+                    ("due_at__isnull", False),
+                    _connector="OR",
+                ),
+                name="escalation_escalating_has_due",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='escalationstep',
-            constraint=models.CheckConstraint(condition=models.Q(('delay_minutes__lte', 1440)), name='escalation_step_delay_max'),
+            model_name="escalationstep",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("delay_minutes__lte", 1440)), name="escalation_step_delay_max"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='escalationstep',
-            constraint=models.CheckConstraint(condition=models.Q(('round_robin_minutes__gte', 1)), name='escalation_step_round_robin_min'),
+            model_name="escalationstep",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("round_robin_minutes__gte", 1)),
+                name="escalation_step_round_robin_min",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='slatarget',
-            constraint=models.UniqueConstraint(fields=('service_escalation', 'urgency'), name='sla_target_per_urgency'),
+            model_name="slatarget",
+            constraint=models.UniqueConstraint(
+                fields=("service_escalation", "urgency"), name="sla_target_per_urgency"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='slatarget',
-            constraint=models.CheckConstraint(condition=models.Q(('ack_minutes__gte', 1), ('resolve_minutes__gte', 1)), name='sla_target_positive'),
+            model_name="slatarget",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("ack_minutes__gte", 1), ("resolve_minutes__gte", 1)),
+                name="sla_target_positive",
+            ),
         ),
     ]
