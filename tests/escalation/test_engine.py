@@ -77,7 +77,9 @@ def test_trigger_freezes_the_policy_and_queues_the_first_page_at_its_delay(
     before = timezone.now()
     incident = trigger(service)
     s = state(incident)
-    assert s.status == EscalationStatus.ESCALATING and s.generation == 1 and s.cursor == 0
+    assert s.status == EscalationStatus.ESCALATING
+    assert s.generation == 1
+    assert s.cursor == 0
     assert s.snapshot["policy_id"] == made.pk
     assert [t["id"] for t in s.snapshot["steps"][1]["targets"]] == [b.pk]
     [job] = queued()
@@ -108,7 +110,8 @@ def test_a_full_run_pages_every_level_then_repeats_then_stops(org, service, two_
     ]
     assert paged(incident) == [(1, a.pk), (2, b.pk)] * 3
     s = state(incident)
-    assert s.status == EscalationStatus.EXHAUSTED and s.due_at is None
+    assert s.status == EscalationStatus.EXHAUSTED
+    assert s.due_at is None
     assert IncidentEvent.objects.filter(
         incident=incident, kind=EventKind.ESCALATION_NOTE, data__outcome="exhausted"
     ).exists()
@@ -132,7 +135,9 @@ def test_acknowledge_makes_the_pending_page_a_no_op(org, service, two_people):
     run_next_step()
     lifecycle.acknowledge(incident_id=incident.pk, actor=someone(org))
     s = state(incident)
-    assert s.status == EscalationStatus.ACKNOWLEDGED and s.generation == 2 and s.due_at is None
+    assert s.status == EscalationStatus.ACKNOWLEDGED
+    assert s.generation == 2
+    assert s.due_at is None
     assert run_all() == 1  # the level-2 job still runs, and does nothing
     assert levels(incident) == ["escalated (level 1)"]
     assert paged(incident) == [(1, a.pk)]
@@ -147,7 +152,8 @@ def test_unacknowledge_pages_the_current_level_again_now_and_carries_on(org, ser
     lifecycle.acknowledge(incident_id=incident.pk, actor=actor)
     lifecycle.unacknowledge(incident_id=incident.pk, actor=actor)
     s = state(incident)
-    assert s.status == EscalationStatus.ESCALATING and s.cursor == 0
+    assert s.status == EscalationStatus.ESCALATING
+    assert s.cursor == 0
     assert s.due_at <= timezone.now()
     run_all()
     assert levels(incident) == [
@@ -169,7 +175,8 @@ def test_snooze_pauses_and_its_end_is_a_job_at_the_snooze_end(org, service, two_
     [wake] = queued("escalation.unsnooze")
     incident.refresh_from_db()
     assert wake.scheduled_at == incident.snoozed_until
-    assert run_all() == 1 and levels(incident) == ["escalated (level 1)"]
+    assert run_all() == 1
+    assert levels(incident) == ["escalated (level 1)"]
 
     from escalation.tasks import unsnooze
 
@@ -213,7 +220,9 @@ def test_resolve_stops_and_reopen_starts_over_at_level_one(org, service, two_peo
     assert state(incident).status == EscalationStatus.RESOLVED
     lifecycle.reopen(incident_id=incident.pk, actor=actor)
     s = state(incident)
-    assert s.status == EscalationStatus.ESCALATING and s.cursor == 0 and s.last_tick is None
+    assert s.status == EscalationStatus.ESCALATING
+    assert s.cursor == 0
+    assert s.last_tick is None
     run_all()
     assert [level for level, _ in paged(incident)] == [1, 2, 1, 2]
 
@@ -225,7 +234,9 @@ def test_escalate_now_jumps_to_the_next_level_at_once(org, service):
     run_next_step()
     lifecycle.escalate_now(incident_id=incident.pk, actor=someone(org))
     s = state(incident)
-    assert s.cursor == 1 and s.due_at <= timezone.now() and s.manual_pending
+    assert s.cursor == 1
+    assert s.due_at <= timezone.now()
+    assert s.manual_pending
     run_next_step()  # the stale level-2 job queued by level 1, or the manual one: same page
     run_all()
     assert paged(incident) == [(1, a.pk), (2, b.pk), (3, c.pk)]
