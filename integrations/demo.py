@@ -16,6 +16,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from escalation.models import EscalationPolicy
+from escalation.services import StepInput, Who, policy_create, service_policy_set
 from incidents.models import Service
 from incidents.services import service_create
 from integrations.models import IntegrationKind
@@ -98,6 +100,26 @@ def _demo_schedule(org: Organization, team: Team, people: list[User], admin: Use
     )
 
 
+def _demo_policy(org: Organization, team: Team, service: Service, admin: User) -> None:
+    """Whoever is on call first, then the team's lead, then the whole team; twice over."""
+    schedule = Schedule.objects.get(organization=org, name="Platform primary")
+    who = Who(user=admin)
+    policy = policy_create(
+        organization=org,
+        name="Platform",
+        description="On call first, then the lead, then everyone.",
+        repeat_count=1,
+        repeat_after_minutes=10,
+        steps=[
+            StepInput(schedule_ids=[schedule.pk]),
+            StepInput(delay_minutes=5, team_ids=[team.pk], team_lead_only=True),
+            StepInput(delay_minutes=10, team_ids=[team.pk]),
+        ],
+        who=who,
+    )
+    service_policy_set(service=service, policy=policy, who=who)
+
+
 @transaction.atomic
 def seed_demo() -> DemoLogin:
     if settings.PRODUCTION:
@@ -147,6 +169,8 @@ def seed_demo() -> DemoLogin:
             name="Checkout API",
             description="Takes the money. Pages the Platform team.",
         )
+    if not EscalationPolicy.objects.filter(organization=org, name="Platform").exists():
+        _demo_policy(org, team, service, admin)
     integration = service.integrations.filter(kind=IntegrationKind.PAGERDUTY).first()
     if integration is None:
         integration = integration_create(

@@ -165,3 +165,19 @@ def test_demo_curl_triggers_an_incident(client):
     response = client.post("/v2/enqueue", body, content_type="application/json")
     assert response.status_code == 202
     assert Incident.objects.get().title == "Checkout latency p99 above 2s"
+
+
+def test_the_demo_incident_pages_whoever_is_on_call(client):
+    from escalation.models import EscalationState, EscalationStatus
+    from integrations.demo import seed_demo
+    from notifications.models import NotificationRequest
+    from tests.escalation.factories import run_next_step
+
+    login = seed_demo()
+    seed_demo()  # idempotent: still one policy
+    body = login.curl("http://testserver").split(" -d '", 1)[1].rstrip("'")
+    client.post("/v2/enqueue", body, content_type="application/json")
+    incident = Incident.objects.get()
+    assert EscalationState.objects.get(pk=incident.pk).status == EscalationStatus.ESCALATING
+    run_next_step()
+    assert NotificationRequest.objects.filter(incident=incident, level=1).count() >= 1
