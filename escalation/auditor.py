@@ -9,6 +9,7 @@ operator's monitor notices when the auditor itself stops.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import urllib.request
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from django.utils import timezone
 
 from escalation import engine
 from escalation.models import AuditFinding, EscalationState, EscalationStatus
+from incidents.models import Incident
 from notifications.selectors import undelivered_requests
 
 logger = logging.getLogger(__name__)
@@ -52,12 +54,18 @@ def _live_jobs(incident_ids: list[int]) -> set[tuple[int, int, int]]:
 
 
 def _record(kind: str, key: str, incident_id: int | None, detail: str, repaired: bool) -> bool:
-    """Record a finding unless it was recorded before. Returns whether it is new."""
-    _, created = AuditFinding.objects.get_or_create(
+    """Record a finding unless it was recorded before. Returns whether it is new.
+
+    A page first recorded as merely behind whose job was later lost and re-queued becomes
+    repaired: the finding (and its metric) must not keep saying nothing was done.
+    """
+    finding, created = AuditFinding.objects.get_or_create(
         kind=kind,
         key=key,
         defaults={"incident_id": incident_id, "detail": detail, "repaired": repaired},
     )
+    if not created and repaired and not finding.repaired:
+        AuditFinding.objects.filter(pk=finding.pk).update(repaired=True, detail=detail)
     return created
 
 
@@ -73,6 +81,11 @@ def _repair_overdue(now: datetime) -> tuple[int, int]:
     repaired = 0
     for incident_id in overdue:
         with transaction.atomic():
+            # The incident first, as the lifecycle and the step lock them: the finding's row
+            # refers to the incident, checked at commit, which would otherwise wait on an
+            # acknowledge that waits on this state's lock.
+            if not Incident.objects.select_for_update(skip_locked=True).filter(pk=incident_id):
+                continue
             state = (
                 EscalationState.objects.select_for_update(skip_locked=True)
                 .filter(
@@ -129,7 +142,8 @@ def ping_heartbeat(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (operator's URL)
             return 200 <= response.status < 300
-    except OSError:
+    except (OSError, http.client.HTTPException, ValueError):
+        # Whatever the monitor answers (or a malformed URL), the audit itself already happened.
         logger.warning("auditor: heartbeat %s did not answer", url, exc_info=True)
         return False
 

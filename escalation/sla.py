@@ -106,16 +106,42 @@ def _change(incident_id: int, change) -> None:
     clock.save()
 
 
+def _unpause(clock: SlaClock) -> None:
+    if clock.paused_since is not None:
+        clock.paused_seconds += (timezone.now() - clock.paused_since).total_seconds()
+        clock.paused_since = None
+
+
 def sla_acknowledged(*, incident_id: int) -> None:
-    _change(incident_id, lambda clock: setattr(clock, "acknowledged", True))
+    # Acknowledging a snoozed incident ends its snooze with no unsnooze event: unpause here,
+    # or the resolve clock would stay paused for good.
+    def acknowledge(clock: SlaClock) -> None:
+        _unpause(clock)
+        clock.acknowledged = True
+
+    _change(incident_id, acknowledge)
 
 
 def sla_stopped(*, incident_id: int) -> None:
-    _change(incident_id, lambda clock: setattr(clock, "stopped", True))
+    # Resolving ends a snooze too; a clock left paused would never run again after a reopen.
+    def stop(clock: SlaClock) -> None:
+        _unpause(clock)
+        clock.stopped = True
+
+    _change(incident_id, stop)
 
 
 def sla_reopened(*, incident_id: int) -> None:
-    _change(incident_id, lambda clock: setattr(clock, "stopped", False))
+    """Reopened: both clocks start again from now, as for a new incident (the earlier run's
+    warnings and breaches stay on the timeline)."""
+
+    def restart(clock: SlaClock) -> None:
+        clock.started_at, clock.paused_seconds, clock.paused_since = timezone.now(), 0, None
+        clock.acknowledged = clock.stopped = False
+        clock.ack_warned_at = clock.ack_breached_at = None
+        clock.resolve_warned_at = clock.resolve_breached_at = None
+
+    _change(incident_id, restart)
 
 
 def sla_paused(*, incident_id: int) -> None:
@@ -126,12 +152,7 @@ def sla_paused(*, incident_id: int) -> None:
 
 
 def sla_resumed(*, incident_id: int) -> None:
-    def resume(clock: SlaClock) -> None:
-        if clock.paused_since is not None:
-            clock.paused_seconds += (timezone.now() - clock.paused_since).total_seconds()
-            clock.paused_since = None
-
-    _change(incident_id, resume)
+    _change(incident_id, _unpause)
 
 
 def sla_retarget(*, incident_id: int) -> None:
@@ -177,17 +198,25 @@ def sla_check(now: datetime | None = None) -> int:
     """Fire every warning and breach that has come due. Returns how many fired.
 
     A warning whose breach is also due (a check that ran late) is skipped: the breach says more.
-    Clocks are claimed with SKIP LOCKED, so two workers checking at once split the work.
+    Incidents are locked before their clocks, the lifecycle's order (a transition locks the
+    incident, then its subscribers lock the clock), so a check never deadlocks with an
+    acknowledge. SKIP LOCKED: an incident changing right now is checked next time, and two
+    workers checking at once split the work.
     """
     fired = 0
     with transaction.atomic():
         now = now or timezone.now()
+        due_ids = list(
+            SlaClock.objects.filter(next_check_at__lte=now)
+            .order_by("next_check_at")
+            .values_list("pk", flat=True)[:CHECK_BATCH]
+        )
+        incidents = Incident.objects.select_for_update(skip_locked=True).in_bulk(due_ids)
         clocks = list(
             SlaClock.objects.select_for_update(skip_locked=True)
-            .filter(next_check_at__lte=now)
-            .order_by("next_check_at")[:CHECK_BATCH]
+            .filter(pk__in=list(incidents), next_check_at__lte=now)
+            .order_by("next_check_at")
         )
-        incidents = Incident.objects.in_bulk([clock.pk for clock in clocks])
         for clock in clocks:
             incident = incidents[clock.pk]
             due = [(when, target, stage) for when, target, stage in _pending(clock) if when <= now]

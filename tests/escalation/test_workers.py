@@ -10,6 +10,7 @@ from collections import Counter
 import psycopg
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from escalation.engine import QUEUE, RUN_STEP
 from incidents.models import EventKind, IncidentEvent
@@ -21,6 +22,18 @@ from tests.oncall.factories import people
 from tests.processes import database_url, running
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _empty_job_queue():
+    """Procrastinate's tables are not Django models: a transactional test's flush leaves them,
+    and later tests that count jobs would see these."""
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE procrastinate_jobs, procrastinate_events, procrastinate_periodic_defers, "
+            "procrastinate_workers CASCADE"
+        )
 
 
 def worker(concurrency: int = 2) -> list[str]:
