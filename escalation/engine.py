@@ -38,6 +38,18 @@ logger = logging.getLogger(__name__)
 RUN_STEP = "escalation.run_step"
 QUEUE = "escalation"
 ENGINE = Actor.system("escalation")
+# What a step or a transition changes; the snapshot is never written back.
+MOVING_PARTS = [
+    "status",
+    "generation",
+    "cursor",
+    "due_at",
+    "last_tick",
+    "last_run_at",
+    "manual_pending",
+    "started_at",
+    "updated_at",
+]
 
 
 def defer_page(state: EscalationState, *, at: datetime | None = None) -> int:
@@ -166,7 +178,7 @@ def step_run(*, incident_id: int, generation: int, tick: int) -> StepOutcome:
             "escalation finished: every level was paged and nobody acknowledged",
             {"outcome": "exhausted"},
         )
-    state.save()
+    state.save(update_fields=MOVING_PARTS)
     announce(incident)
     return outcome
 
@@ -241,7 +253,7 @@ def _stop(state: EscalationState, status: EscalationStatus) -> None:
     if state.status != EscalationStatus.NO_POLICY:
         state.status = status
     state.due_at, state.manual_pending, state.updated_at = None, False, timezone.now()
-    state.save()
+    state.save(update_fields=MOVING_PARTS)
 
 
 def escalation_stop(*, incident_id: int, why: EscalationStatus) -> None:
@@ -261,7 +273,7 @@ def escalation_resume(*, incident_id: int) -> None:
     pages = plan(state.snapshot)
     cursor = state.last_tick if state.last_tick is not None else min(state.cursor, len(pages) - 1)
     _schedule(state, cursor, timezone.now())
-    state.save()
+    state.save(update_fields=MOVING_PARTS)
 
 
 def escalation_restart(*, incident: Incident) -> None:
@@ -276,7 +288,7 @@ def escalation_restart(*, incident: Incident) -> None:
     state.last_tick, state.manual_pending = None, False
     state.started_at = state.updated_at = timezone.now()
     _schedule(state, 0, state.started_at + plan(state.snapshot)[0].offset)
-    state.save()
+    state.save(update_fields=MOVING_PARTS)
 
 
 def escalation_jump(*, incident: Incident) -> None:
@@ -298,7 +310,7 @@ def escalation_jump(*, incident: Incident) -> None:
     state.generation += 1
     state.manual_pending, state.updated_at = True, timezone.now()
     _schedule(state, cursor, timezone.now())
-    state.save()
+    state.save(update_fields=MOVING_PARTS)
 
 
 def overdue_states(*, grace: timedelta) -> list[EscalationState]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,13 +22,32 @@ from opsknight.models import Organization
 
 
 def organization_policies(*, organization: Organization) -> QuerySet[EscalationPolicy]:
+    """Policies with their steps and services; targets come from `step_targets`, which keeps
+    the order they were added in (a prefetch of users would order them by email)."""
     return EscalationPolicy.objects.filter(organization=organization).prefetch_related(
-        "steps__users", "steps__teams", "steps__schedules"
+        "steps", "service_links__service"
     )
 
 
 def policy_steps(*, policy: EscalationPolicy) -> QuerySet[EscalationStep]:
-    return policy.steps.prefetch_related("users", "teams", "schedules").order_by("position", "id")
+    return policy.steps.order_by("position", "id")
+
+
+def step_targets(step_ids: Iterable[int]) -> dict[int, dict[str, list[int]]]:
+    """Each step's target ids, in the order they were added: the round-robin order."""
+    ids = list(step_ids)
+    targets: dict[int, dict[str, list[int]]] = {
+        pk: {"users": [], "teams": [], "schedules": []} for pk in ids
+    }
+    for kind, relation, column in (
+        ("users", EscalationStep.users, "user_id"),
+        ("teams", EscalationStep.teams, "team_id"),
+        ("schedules", EscalationStep.schedules, "schedule_id"),
+    ):
+        rows = relation.through.objects.filter(escalationstep_id__in=ids).order_by("id")
+        for step_id, target_id in rows.values_list("escalationstep_id", column):
+            targets[step_id][kind].append(target_id)
+    return targets
 
 
 @dataclass(frozen=True)

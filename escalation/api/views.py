@@ -7,11 +7,9 @@ an organization the caller cannot see.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -22,8 +20,13 @@ from rest_framework.response import Response
 
 from escalation.api.serializers import PolicySerializer, dry_run_body, instant
 from escalation.dryrun import dry_run
-from escalation.models import EscalationPolicy, EscalationStatus, EscalationStep, ServiceEscalation
-from escalation.selectors import EscalationPath, incident_escalation_path, organization_policies
+from escalation.models import EscalationPolicy, EscalationStatus, ServiceEscalation
+from escalation.selectors import (
+    EscalationPath,
+    incident_escalation_path,
+    organization_policies,
+    step_targets,
+)
 from incidents.models import Incident, Service
 from incidents.selectors import active_service
 from oncall.api.serializers import parse_instant
@@ -35,33 +38,8 @@ from opsknight.permissions import Action, require
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _for_body(policies: QuerySet[EscalationPolicy]) -> QuerySet[EscalationPolicy]:
-    # Targets are read from the through tables (`step_targets`), in round-robin order; the
-    # selector's prefetch of users, teams and schedules would order them by name instead.
-    return policies.prefetch_related(None).prefetch_related("steps", "service_links__service")
-
-
 def policy_or_404(organization: Organization, policy_id: int) -> EscalationPolicy:
-    return get_object_or_404(
-        _for_body(organization_policies(organization=organization)), pk=policy_id
-    )
-
-
-def step_targets(step_ids: Iterable[int]) -> dict[int, dict[str, list[int]]]:
-    """Each step's target ids, in the order they were added: the round-robin order."""
-    ids = list(step_ids)
-    targets: dict[int, dict[str, list[int]]] = {
-        pk: {"users": [], "teams": [], "schedules": []} for pk in ids
-    }
-    for kind, relation, column in (
-        ("users", EscalationStep.users, "user_id"),
-        ("teams", EscalationStep.teams, "team_id"),
-        ("schedules", EscalationStep.schedules, "schedule_id"),
-    ):
-        rows = relation.through.objects.filter(escalationstep_id__in=ids).order_by("id")
-        for step_id, target_id in rows.values_list("escalationstep_id", column):
-            targets[step_id][kind].append(target_id)
-    return targets
+    return get_object_or_404(organization_policies(organization=organization), pk=policy_id)
 
 
 def policies_body(policies: list[EscalationPolicy]) -> list[dict[str, Any]]:
@@ -113,7 +91,7 @@ def _at_param(request: Request) -> datetime:
 def policies(request: Request, org_slug: str) -> Response:
     organization = organization_for_request(request, org_slug)
     require(request_actor(request), organization, Action.ESCALATION_VIEW)
-    found = list(_for_body(organization_policies(organization=organization)))
+    found = list(organization_policies(organization=organization))
     return Response(policies_body(found))
 
 

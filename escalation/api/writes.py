@@ -31,10 +31,9 @@ from escalation.api.views import (
     policy_or_404,
     service_or_404,
     service_policy_body,
-    step_targets,
 )
 from escalation.models import EscalationStep
-from escalation.selectors import policy_steps
+from escalation.selectors import policy_steps, step_targets
 from escalation.services import (
     Who,
     policy_create,
