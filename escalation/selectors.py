@@ -17,6 +17,7 @@ from escalation.models import (
     SlaTarget,
 )
 from escalation.plan import Page, plan
+from escalation.targets import TargetResolver
 from incidents.models import EventKind, Incident, IncidentEvent
 from opsknight.models import Organization
 
@@ -157,3 +158,29 @@ def trigger_context(*, incident_id: int) -> TriggerContext:
         resolve_minutes=row["resolve_override"] or row["service__resolve_target_minutes"],
         warning_minutes=DEFAULT_SLA_WARNING_MINUTES if warning is None else warning,
     )
+
+
+@dataclass(frozen=True)
+class PolicyLevel:
+    level: int
+    delay_minutes: int
+    user_ids: tuple[int, ...]
+
+
+def policy_levels_at(
+    *, organization: Organization, at: datetime
+) -> list[tuple[EscalationPolicy, list[PolicyLevel]]]:
+    """Who each level of each policy would page at `at` (PagerDuty's "on call by escalation
+    level"): from the policies' current snapshots, in one resolver for all of them."""
+    policies = list(EscalationPolicy.objects.filter(organization=organization))
+    steps = [(policy, step) for policy in policies for step in policy.snapshot.get("steps", [])]
+    resolver = TargetResolver(
+        organization.pk, [target for _, step in steps for target in step["targets"]], [at]
+    )
+    levels: dict[int, list[PolicyLevel]] = {policy.pk: [] for policy in policies}
+    for policy, step in steps:
+        found = resolver.resolve(step["targets"], at)
+        levels[policy.pk].append(
+            PolicyLevel(len(levels[policy.pk]) + 1, step["delay_minutes"], tuple(found.user_ids))
+        )
+    return [(policy, levels[policy.pk]) for policy in policies]

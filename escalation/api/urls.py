@@ -7,6 +7,7 @@ _ORG = "organizations/<slug:org_slug>"
 _POLICY = f"{_ORG}/escalation-policies/<int:policy_id>"
 
 urlpatterns = [
+    path(f"{_ORG}/oncall", views.oncall, name="api-oncall"),
     path(
         f"{_ORG}/escalation-policies",
         by_method(GET=views.policies, POST=writes.create_policy),

@@ -25,14 +25,15 @@ from escalation.selectors import (
     EscalationPath,
     incident_escalation_path,
     organization_policies,
+    policy_levels_at,
     step_targets,
 )
 from incidents.models import Incident, Service
 from incidents.selectors import active_service
-from oncall.api.serializers import parse_instant
-from oncall.api.views import request_actor
+from oncall.api.serializers import parse_instant, people
+from oncall.api.views import oncall_overview, request_actor
 from opsknight.api.views import organization_for_request
-from opsknight.models import Organization
+from opsknight.models import Organization, User
 from opsknight.permissions import Action, require
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -124,6 +125,40 @@ def dry_run_by_id(request: Request, policy_id: int) -> Response:
         raise Http404("No such escalation policy.")
     # The same door as every organization URL: an organization one cannot see is a 404.
     return _dry_run(request, organization_for_request(request, slug), policy_id)
+
+
+# --- who is on call, by schedule and by escalation level ---------------------------------------
+
+
+@api_view(["GET"])
+def oncall(request: Request, org_slug: str) -> Response:
+    """`GET oncall`: the on-call app's body (who is on call in each schedule) plus, for each
+    escalation policy, who each level would page at `at`. Routed here rather than in oncall,
+    which sits below escalation and may not know policies."""
+    organization = organization_for_request(request, org_slug)
+    require(request_actor(request), organization, Action.SCHEDULE_VIEW)
+    at = _at_param(request)
+    body = oncall_overview(organization=organization, at=at)
+    policies = policy_levels_at(organization=organization, at=at)
+    users = User.objects.in_bulk(
+        {uid for _, levels in policies for level in levels for uid in level.user_ids}
+    )
+    body["escalation_policies"] = [
+        {
+            "id": policy.pk,
+            "name": policy.name,
+            "levels": [
+                {
+                    "level": level.level,
+                    "delay_minutes": level.delay_minutes,
+                    "users": people(level.user_ids, users),
+                }
+                for level in levels
+            ],
+        }
+        for policy, levels in policies
+    ]
+    return Response(body)
 
 
 # --- services ---------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ _SCHEDULE = f"{_ORG}/schedules/<int:schedule_id>"
 _SWAP = f"{_SCHEDULE}/swaps/<int:swap_id>"
 
 urlpatterns = [
-    path(f"{_ORG}/oncall", views.oncall, name="api-oncall"),
+    # `organizations/<slug>/oncall` is served by escalation.api (schedules plus escalation
+    # levels), which builds on `views.oncall_overview`.
     path(
         f"{_ORG}/schedules",
         writes.by_method(GET=views.schedules, POST=writes.create_schedule),

@@ -160,8 +160,8 @@ def require_some_override_right(request: Request, organization: Organization) ->
 def oncall_overview(*, organization: Organization, at: datetime) -> dict[str, Any]:
     """The body of `GET oncall`: who is on call at `at` in each schedule.
 
-    The escalation app sits above oncall, so per-policy levels are added by a view there that
-    wraps this body (a sibling key of "schedules"), never by this module importing escalation.
+    The escalation app sits above oncall, so `GET oncall` is its view (escalation.api.views):
+    it adds per-policy levels to this body as a sibling key of "schedules".
     """
     schedules = list(organization_schedules(organization=organization))
     oncall = oncall_user_ids([schedule.pk for schedule in schedules], at)
@@ -181,14 +181,6 @@ def oncall_overview(*, organization: Organization, at: datetime) -> dict[str, An
 
 
 # --- endpoints --------------------------------------------------------------------------------
-
-
-@api_view(["GET"])
-def oncall(request: Request, org_slug: str) -> Response:
-    organization = organization_for_request(request, org_slug)
-    require(request_actor(request), organization, Action.SCHEDULE_VIEW)
-    at = _instant_param(request, "at", timezone.now())
-    return Response(oncall_overview(organization=organization, at=at))
 
 
 @api_view(["GET"])

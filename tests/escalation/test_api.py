@@ -474,3 +474,32 @@ def test_incident_suppressed_in_maintenance_never_escalated(world, api_client):
         "history": [],
         "upcoming": [],
     }
+
+
+def test_oncall_shows_who_each_escalation_level_pages_at_a_time(world, api_client):
+    client = as_(api_client, member(world.org, Role.VIEWER))
+
+    def levels(at):
+        response = client.get(url(world.org, "/oncall"), {"at": iso(at)})
+        assert response.status_code == 200
+        [found] = response.json()["escalation_policies"]
+        assert (found["id"], found["name"]) == (world.default.pk, "Default")
+        return [
+            (level["level"], level["delay_minutes"], [u["id"] for u in level["users"]])
+            for level in found["levels"]
+        ]
+
+    assert levels(NOW) == [(1, 0, [world.alice.pk]), (2, 10, [world.bob.pk])]
+    assert levels(day(10, 10)) == [(1, 0, [world.alice.pk]), (2, 10, [world.alice.pk])]
+
+
+def test_oncall_levels_need_schedule_view_and_stay_in_the_organization(
+    world, api_client, other_org
+):
+    stranger = member(other_org, Role.OWNER)
+    assert as_(api_client, stranger).get(url(world.org, "/oncall")).status_code == 404
+    api_client.force_authenticate(None)
+    key = issue_key(world.org, "escalation:read")
+    response = api_client.get(url(world.org, "/oncall"), HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert response.status_code == 403
+    assert response.json()["error"]

@@ -346,6 +346,7 @@ def test_who_is_on_call_across_the_organization(world, as_manager):
             },
             {"id": world.secondary.pk, "name": "Secondary", "team": None, "users": []},
         ],
+        "escalation_policies": [],  # added by the escalation app (tests/escalation/test_api.py)
     }
     assert as_manager.get(f"{base(world.org)}/oncall").json()["at"] == "2025-03-05T12:00:00Z"
 
