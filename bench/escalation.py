@@ -24,27 +24,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-
-def database_url() -> str:
-    if url := os.environ.get("BENCH_DATABASE_URL"):
-        return url
-    from opsknight.embedded_db import ensure_running
-
-    db = ensure_running(ROOT / ".data" / "postgres", name="opsknight_bench_escalation")
-    return f"postgres://{db.user}@/{db.name}?host={db.socket_dir}&port={db.port}"
-
-
-def setup_django() -> None:
-    os.environ["DATABASE_URL"] = database_url()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsknight.settings")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, setup_django
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -171,7 +152,7 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=60.0, help="seconds; 0: same instant")
     parser.add_argument("--lead", type=float, default=10.0, help="seconds to start workers")
     args = parser.parse_args()
-    setup_django()
+    setup_django("opsknight_bench_escalation")
     from django.conf import settings
 
     poll = settings.PROCRASTINATE_WORKER_DEFAULTS["fetch_job_polling_interval"]

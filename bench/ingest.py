@@ -27,17 +27,8 @@ import urllib.request
 from pathlib import Path
 from uuid import uuid4
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-
-def database_url() -> str:
-    if url := os.environ.get("BENCH_DATABASE_URL"):
-        return url
-    from opsknight.embedded_db import ensure_running
-
-    db = ensure_running(ROOT / ".data" / "postgres", name="opsknight_bench")
-    return f"postgres://{db.user}@/{db.name}?host={db.socket_dir}&port={db.port}"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, database_url
 
 
 def setup(url: str) -> str:
@@ -286,7 +277,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    url = database_url()
+    url = database_url("opsknight_bench")
     key = setup(url)
     port = 18000 + os.getpid() % 1000
     server = start_server(args.server, port, url, args.workers, args.threads)

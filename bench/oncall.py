@@ -16,7 +16,6 @@ organization there and reads only its own.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -25,27 +24,8 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-
-def database_url() -> str:
-    if url := os.environ.get("BENCH_DATABASE_URL"):
-        return url
-    from opsknight.embedded_db import ensure_running
-
-    db = ensure_running(ROOT / ".data" / "postgres", name="opsknight_bench_oncall")
-    return f"postgres://{db.user}@/{db.name}?host={db.socket_dir}&port={db.port}"
-
-
-def setup_django() -> None:
-    os.environ["DATABASE_URL"] = database_url()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsknight.settings")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import setup_django
 
 
 def timed(function, runs: int) -> list[float]:
@@ -207,7 +187,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--schedules", type=int, default=1000)
     args = parser.parse_args()
-    setup_django()
+    setup_django("opsknight_bench_oncall")
 
     from django.db import connection, transaction
 
