@@ -23,11 +23,13 @@ from escalation import engine
 from escalation.models import AuditFinding, EscalationState, EscalationStatus
 from incidents.models import Incident
 from notifications.selectors import undelivered_requests
+from notifications.services import overdue_deliveries_requeue
 
 logger = logging.getLogger(__name__)
 
 OVERDUE_AFTER = timedelta(seconds=30)
 UNDELIVERED_AFTER = timedelta(minutes=2)
+DELIVERY_OVERDUE_AFTER = timedelta(minutes=1)
 BATCH = 500
 
 
@@ -138,6 +140,21 @@ def _undelivered(now: datetime) -> int:
     return len(stuck)
 
 
+def _requeue_deliveries(now: datetime) -> int:
+    """Deliveries a minute past due whose job is gone get a new one (notifications decides)."""
+    requeued = overdue_deliveries_requeue(due_before=now - DELIVERY_OVERDUE_AFTER)
+    for delivery in requeued:
+        _record(
+            AuditFinding.Kind.OVERDUE_DELIVERY,
+            f"delivery:{delivery.pk}:{delivery.attempts}",
+            delivery.incident_id,
+            f"{delivery.channel} delivery to user {delivery.user_id} was due at "
+            f"{delivery.due_at.isoformat()} and had no job; queued a new one",
+            repaired=True,
+        )
+    return len(requeued)
+
+
 def ping_heartbeat(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (operator's URL)
@@ -152,6 +169,7 @@ def audit(now: datetime | None = None) -> AuditReport:
     now = now or timezone.now()
     overdue, repaired = _repair_overdue(now)
     undelivered = _undelivered(now)
+    _requeue_deliveries(now)
     if settings.ESCALATION_AUDITOR_HEARTBEAT_URL:
         ping_heartbeat(settings.ESCALATION_AUDITOR_HEARTBEAT_URL)
     return AuditReport(overdue=overdue, repaired=repaired, undelivered=undelivered)

@@ -13,9 +13,9 @@ from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from escalation.auditor import OVERDUE_AFTER, UNDELIVERED_AFTER
+from escalation.auditor import DELIVERY_OVERDUE_AFTER, OVERDUE_AFTER, UNDELIVERED_AFTER
 from escalation.models import AuditFinding, EscalationState, EscalationStatus
-from notifications.selectors import undelivered_requests
+from notifications.selectors import overdue_deliveries, undelivered_requests
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,10 @@ class EscalationCollector(Collector):
                 "that no delivery took up.",
             ),
             GaugeMetricFamily(
+                "opsknight_notification_deliveries_overdue",
+                f"Deliveries due more than {DELIVERY_OVERDUE_AFTER.seconds} s ago, not yet sent.",
+            ),
+            GaugeMetricFamily(
                 "opsknight_escalation_auditor_findings",
                 "Findings the escalation auditor recorded, by kind and whether it repaired them.",
                 labels=["kind", "repaired"],
@@ -43,7 +47,7 @@ class EscalationCollector(Collector):
         )
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        overdue, undelivered, findings = self._families()
+        overdue, undelivered, late_deliveries, findings = self._families()
         now = timezone.now()
         try:
             overdue.add_metric(
@@ -55,13 +59,16 @@ class EscalationCollector(Collector):
             undelivered.add_metric(
                 [], undelivered_requests(older_than=now - UNDELIVERED_AFTER).count()
             )
+            late_deliveries.add_metric(
+                [], overdue_deliveries(due_before=now - DELIVERY_OVERDUE_AFTER).count()
+            )
             rows = AuditFinding.objects.values("kind", "repaired").annotate(n=Count("id"))
             for row in rows.order_by("kind", "repaired"):
                 findings.add_metric([row["kind"], str(row["repaired"]).lower()], row["n"])
         except DatabaseError:
             logger.warning("metrics: database unavailable", exc_info=True)
             return
-        yield from (overdue, undelivered, findings)
+        yield from (overdue, undelivered, late_deliveries, findings)
 
 
 _registered = False

@@ -1,13 +1,33 @@
-"""Writes of the notifications app: accepting requests to reach people."""
+"""Writes of the notifications app: accepting requests to reach people, planning deliveries."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from incidents.models import Incident
-from notifications.models import NotificationRequest, Reason
+from notifications.models import (
+    DeliveryStatus,
+    Notification,
+    NotificationRequest,
+    Reason,
+    RequestStatus,
+)
+from notifications.planning import delivery_plan
+from opsknight import jobqueue
+
+DELIVER = "notifications.deliver"
+QUEUE = "notifications"
+
+
+def defer_delivery(notification: Notification) -> int:
+    """Queue the delivery job at the row's due time, in the caller's transaction."""
+    return jobqueue.defer(
+        DELIVER, queue=QUEUE, schedule_at=notification.due_at, notification_id=notification.pk
+    )
 
 
 def notifications_request(
@@ -19,11 +39,12 @@ def notifications_request(
     request_key: str,
     channels: Sequence[str] = (),
 ) -> list[int]:
-    """Record "reach these people about this incident", once per person and `request_key`.
+    """Record "reach these people about this incident", once per person and `request_key`,
+    and plan each person's deliveries. Defers: one notifications.deliver job per delivery.
 
-    Call inside the caller's transaction: the request commits with the step that made it or
-    not at all. A repeated call with the same key adds nobody twice (the unique constraint,
-    and ON CONFLICT DO NOTHING). Returns the people asked for, each once, in order.
+    Call inside the caller's transaction: the request and its jobs commit with the step that
+    made them or not at all. A repeated call with the same key adds nobody twice (the unique
+    constraint, and ON CONFLICT DO NOTHING). Returns the people asked for, each once, in order.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("notifications_request must run inside the caller's transaction")
@@ -41,4 +62,63 @@ def notifications_request(
         for user_id in people
     ]
     NotificationRequest.objects.bulk_create(rows, ignore_conflicts=True)
+    fresh = NotificationRequest.objects.filter(
+        incident=incident, request_key=request_key, status=RequestStatus.PENDING
+    ).select_related("user")
+    for request in fresh:
+        _plan_deliveries(request, incident)
     return people
+
+
+def _plan_deliveries(request: NotificationRequest, incident: Incident) -> None:
+    now = timezone.now()
+    planned = delivery_plan(request.user, incident.urgency, request.channels)
+    deliveries = Notification.objects.bulk_create(
+        [
+            Notification(
+                request=request,
+                incident=incident,
+                user_id=request.user_id,
+                channel=item.channel,
+                contact_method_id=item.contact_method_id,
+                address=item.address,
+                due_at=now + timedelta(minutes=item.delay_minutes),
+            )
+            for item in planned
+        ]
+    )
+    for delivery in deliveries:
+        defer_delivery(delivery)
+    request.status = RequestStatus.DELIVERING if deliveries else RequestStatus.DONE
+    request.save(update_fields=["status"])
+
+
+def overdue_deliveries_requeue(*, due_before: datetime, limit: int = 500) -> list[Notification]:
+    """Deliveries still PENDING well past their time whose job is gone (failed for good, or
+    lost): queue a new job for each. Returns them. The escalation auditor calls this.
+
+    Each row is locked (SKIP LOCKED: one being delivered right now is not overdue) and its
+    job looked for in the same transaction, so two auditors cannot both re-queue it.
+    """
+    requeued = []
+    with transaction.atomic():
+        rows = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(status=DeliveryStatus.PENDING, due_at__lt=due_before)
+            .order_by("due_at")[:limit]
+        )
+        if not rows:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT DISTINCT (args->>'notification_id')::bigint FROM procrastinate_jobs "
+                "WHERE task_name = %s AND status IN ('todo', 'doing') "
+                "AND (args->>'notification_id')::bigint = ANY(%s)",
+                [DELIVER, [row.pk for row in rows]],
+            )
+            live = {pk for (pk,) in cursor.fetchall()}
+        for row in rows:
+            if row.pk not in live:
+                defer_delivery(row)
+                requeued.append(row)
+    return requeued

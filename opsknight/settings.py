@@ -252,6 +252,10 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="OpsKnight <opsknight@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The adapter pages go out through (dotted path); the default uses EMAIL_URL's backend.
+NOTIFICATION_EMAIL_PROVIDER = env.str(
+    "NOTIFICATION_EMAIL_PROVIDER", default="notifications.providers.email.DjangoEmailProvider"
+)
 
 # --- API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

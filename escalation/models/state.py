@@ -108,6 +108,7 @@ class AuditFinding(models.Model):
     class Kind(models.TextChoices):
         OVERDUE_STEP = "overdue_step", "Step overdue"
         UNDELIVERED = "undelivered", "Notification request never delivered"
+        OVERDUE_DELIVERY = "overdue_delivery", "Delivery overdue, job lost"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     incident = models.ForeignKey(

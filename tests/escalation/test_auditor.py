@@ -355,6 +355,7 @@ def test_metrics_report_overdue_pages_undelivered_requests_and_findings(
     assert metric_lines(client, settings) == {
         "opsknight_escalation_steps_overdue": 2.0,
         "opsknight_notification_requests_undelivered": 1.0,
+        "opsknight_notification_deliveries_overdue": 0.0,
         'opsknight_escalation_auditor_findings{kind="overdue_step",repaired="false"}': 1.0,
         'opsknight_escalation_auditor_findings{kind="overdue_step",repaired="true"}': 1.0,
         'opsknight_escalation_auditor_findings{kind="undelivered",repaired="false"}': 1.0,
@@ -366,6 +367,7 @@ def test_metrics_are_zero_when_all_is_well(client, settings):
     assert metric_lines(client, settings) == {
         "opsknight_escalation_steps_overdue": 0.0,
         "opsknight_notification_requests_undelivered": 0.0,
+        "opsknight_notification_deliveries_overdue": 0.0,
     }
 
 
@@ -376,6 +378,7 @@ def test_the_metric_families_are_described(client, settings):
     for name in (
         "opsknight_escalation_steps_overdue",
         "opsknight_notification_requests_undelivered",
+        "opsknight_notification_deliveries_overdue",
         "opsknight_escalation_auditor_findings",
     ):
         assert f"# TYPE {name} gauge" in text

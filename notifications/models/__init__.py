@@ -1,0 +1,23 @@
+"""Notification data: requests to reach people, how they can be reached, and what was sent."""
+
+from notifications.models.contacts import ContactMethod, NotificationRule
+from notifications.models.deliveries import (
+    FINISHED,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Notification,
+)
+from notifications.models.requests import Channel, NotificationRequest, Reason, RequestStatus
+
+__all__ = [
+    "FINISHED",
+    "Channel",
+    "ContactMethod",
+    "DeliveryAttempt",
+    "DeliveryStatus",
+    "Notification",
+    "NotificationRequest",
+    "NotificationRule",
+    "Reason",
+    "RequestStatus",
+]

@@ -1,0 +1,102 @@
+"""Delivery records: one row per person, channel and reason, and every attempt at it.
+
+The row is written, with its intent, before anything leaves: a worker that dies between the
+provider's answer and recording it leaves the row SENDING, and the next run of the job does not
+send again (it cannot know whether the first one went out), so nobody gets the same page twice.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.models import Incident
+from notifications.models.contacts import ContactMethod
+from notifications.models.requests import Channel, NotificationRequest
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # waiting for its time (or its next retry)
+    SENDING = "sending", "Sending"  # handed to the provider; outcome not recorded yet
+    SENT = "sent", "Sent"  # the provider accepted it
+    DELIVERED = "delivered", "Delivered"  # the provider confirmed delivery
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"  # acknowledged or resolved before its time
+
+
+FINISHED = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.CANCELLED,
+)
+
+
+class Notification(models.Model):
+    request = models.ForeignKey(
+        NotificationRequest, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="notifications", db_index=False
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    contact_method = models.ForeignKey(
+        ContactMethod, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    address = models.CharField(max_length=512, help_text="Where it went, as it was then.")
+    status = models.CharField(
+        max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    due_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "channel", "address"], name="notification_once_per_address"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=DeliveryStatus.values), name="notification_status_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["incident", "created_at"]),
+            models.Index(fields=["user", "-created_at"]),
+        ]
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.address}: {self.status}"
+
+
+class DeliveryAttempt(models.Model):
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="attempt_log"
+    )
+    number = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=12, blank=True, help_text="sent, failed, unknown")
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notification", "number"], name="delivery_attempt_number_unique"
+            )
+        ]
+        ordering = ["notification", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.outcome or 'running'}"

@@ -1,0 +1,35 @@
+"""What every adapter takes and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class EmailMessage:
+    to: str
+    subject: str
+    text: str
+    html: str
+    message_id: str  # stable per delivery record: a resend would carry the same id
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+
+
+class ProviderError(Exception):
+    """The provider refused or could not be reached. `permanent`: retrying cannot help."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class EmailProvider(Protocol):
+    def send_email(self, message: EmailMessage) -> SendResult:
+        """Hand one message to the mail system; raise ProviderError when it does not take it."""
+        ...

@@ -1,0 +1,40 @@
+"""What a page says, per channel; separate from how it travels (providers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.template.loader import render_to_string
+
+
+@dataclass(frozen=True)
+class IncidentSummary:
+    id: int
+    number: int
+    title: str
+    service: str
+    urgency: str
+    status: str
+    url: str
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def _subject(incident: IncidentSummary, level: int) -> str:
+    urgency = "" if incident.urgency == "high" else f" [{incident.urgency}]"
+    title = " ".join(incident.title.split())[:150]
+    return f"[OpsKnight] #{incident.number} {title} ({incident.service}, level {level}){urgency}"
+
+
+def render_page_email(incident: IncidentSummary, *, level: int) -> RenderedEmail:
+    context = {"incident": incident, "level": level}
+    return RenderedEmail(
+        subject=_subject(incident, level),
+        text=render_to_string("notifications/page_email.txt", context),
+        html=render_to_string("notifications/page_email.html", context),
+    )
