@@ -37,7 +37,7 @@ class Inbox:
         self.messages: list[email.message.EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server, session, envelope):
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         self.messages.append(
             email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -258,7 +258,7 @@ def test_the_admin_lists_deliveries_and_refuses_a_rule_using_someone_elses_metho
 ):
     from tests.opsknight.factories import UserFactory
 
-    incident, person = paged
+    _, person = paged
     operator = UserFactory(is_staff=True, is_superuser=True)
     client.force_login(operator)
     page = client.get("/admin/notifications/notification/")
