@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from incidents.models import Incident
@@ -20,6 +21,8 @@ from notifications.planning import delivery_plan
 from opsknight import jobqueue
 
 DELIVER = "notifications.deliver"
+# A send that has not finished after this long has crashed: provider calls time out in 10 s.
+SENDING_STUCK = timedelta(minutes=5)
 QUEUE = "notifications"
 
 
@@ -95,16 +98,23 @@ def _plan_deliveries(request: NotificationRequest, incident: Incident) -> None:
 
 def overdue_deliveries_requeue(*, due_before: datetime, limit: int = 500) -> list[Notification]:
     """Deliveries still PENDING well past their time whose job is gone (failed for good, or
-    lost): queue a new job for each. Returns them. The escalation auditor calls this.
+    lost), or stuck SENDING: queue a new job for each. Returns them. The escalation auditor
+    calls this.
 
     Each row is locked (SKIP LOCKED: one being delivered right now is not overdue) and its
     job looked for in the same transaction, so two auditors cannot both re-queue it.
     """
     requeued = []
     with transaction.atomic():
+        # SENDING rows too, once long past: their attempt crashed (an unexpected error, a
+        # worker gone). The job run again finds them SENDING and fails them as "outcome
+        # unknown" instead of leaving them unfinished forever.
         rows = list(
             Notification.objects.select_for_update(skip_locked=True)
-            .filter(status=DeliveryStatus.PENDING, due_at__lt=due_before)
+            .filter(
+                Q(status=DeliveryStatus.PENDING, due_at__lt=due_before)
+                | Q(status=DeliveryStatus.SENDING, updated_at__lt=due_before - SENDING_STUCK)
+            )
             .order_by("due_at")[:limit]
         )
         if not rows:

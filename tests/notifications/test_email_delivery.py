@@ -280,3 +280,24 @@ def test_the_admin_lists_deliveries_and_refuses_a_rule_using_someone_elses_metho
     assert response.status_code == 200
     assert "this person&#x27;s own contact methods" in response.content.decode()
     assert not NotificationRule.objects.exists()
+
+
+def test_a_delivery_stuck_sending_after_a_crash_is_finished_as_unknown_by_the_auditor(inbox, paged):
+    from django.db import connection
+
+    from escalation.auditor import audit
+
+    delivery = Notification.objects.get()
+    long_ago = timezone.now() - timedelta(minutes=10)
+    Notification.objects.filter(pk=delivery.pk).update(
+        status="sending", attempts=1, updated_at=long_ago
+    )
+    DeliveryAttempt.objects.create(notification=delivery, number=1)
+    with connection.cursor() as cursor:  # its job died with the crash
+        cursor.execute("DELETE FROM procrastinate_jobs WHERE task_name = 'notifications.deliver'")
+    audit()
+    deliver_all()
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.error.startswith("outcome unknown")
+    assert inbox.messages == []
