@@ -17,22 +17,19 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from incidents.models import EventKind, IncidentEvent, Status
+from notifications.dispatch import Outgoing, prepare, send, unavailable
 from notifications.models import (
     FINISHED,
-    Channel,
     DeliveryAttempt,
     DeliveryStatus,
     Notification,
     RequestStatus,
 )
-from notifications.providers.base import EmailMessage, ProviderError
-from notifications.rendering import IncidentSummary, render_page_email
+from notifications.providers.base import ProviderError
 from notifications.services import defer_delivery
 
 logger = logging.getLogger(__name__)
@@ -58,19 +55,6 @@ def _unwanted(notification: Notification) -> str:
     return ""
 
 
-def _summary(notification: Notification) -> IncidentSummary:
-    incident = notification.incident
-    return IncidentSummary(
-        id=incident.pk,
-        number=incident.number,
-        title=incident.title,
-        service=incident.service.name,
-        urgency=incident.urgency,
-        status=incident.status,
-        url=f"{settings.BASE_URL}/incidents/{incident.pk}/",
-    )
-
-
 def _finish_request(notification: Notification) -> None:
     request = notification.request
     open_ = request.deliveries.exclude(status__in=FINISHED).exclude(pk=notification.pk)
@@ -86,7 +70,7 @@ def _close(notification: Notification, status: DeliveryStatus, error: str = "") 
     _finish_request(notification)
 
 
-def _claim(notification_id: int) -> tuple[Notification, EmailMessage] | None:
+def _claim(notification_id: int) -> tuple[Notification, Outgoing] | None:
     with transaction.atomic():
         notification = (
             Notification.objects.select_for_update(of=("self",))
@@ -111,27 +95,15 @@ def _claim(notification_id: int) -> tuple[Notification, EmailMessage] | None:
         if why := _unwanted(notification):
             _close(notification, DeliveryStatus.CANCELLED, why)
             return None
-        if notification.channel != Channel.EMAIL:
-            _close(
-                notification,
-                DeliveryStatus.FAILED,
-                f"no {notification.get_channel_display()} provider is configured",
-            )
+        if why := unavailable(notification.channel):
+            _close(notification, DeliveryStatus.FAILED, why)
             return None
         notification.status = DeliveryStatus.SENDING
         notification.attempts += 1
         notification.updated_at = timezone.now()
         notification.save(update_fields=["status", "attempts", "updated_at"])
         DeliveryAttempt.objects.create(notification=notification, number=notification.attempts)
-        rendered = render_page_email(_summary(notification), level=notification.request.level)
-        message = EmailMessage(
-            to=notification.address,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            message_id=f"<notification-{notification.pk}@opsknight>",
-            headers=(("X-OpsKnight-Incident", str(notification.incident.number)),),
-        )
+        message = prepare(notification, notification.request.level)
         return notification, message
 
 
@@ -172,9 +144,8 @@ def delivery_run(*, notification_id: int) -> None:
     if claimed is None:
         return
     notification, message = claimed
-    provider = import_string(settings.NOTIFICATION_EMAIL_PROVIDER)()
     try:
-        result = provider.send_email(message)
+        result = send(message)
     except ProviderError as error:
         logger.warning(
             "delivery %s attempt %s failed: %s", notification.pk, notification.attempts, error

@@ -38,3 +38,17 @@ def render_page_email(incident: IncidentSummary, *, level: int) -> RenderedEmail
         text=render_to_string("notifications/page_email.txt", context),
         html=render_to_string("notifications/page_email.html", context),
     )
+
+
+SMS_LIMIT = 320  # two segments: long enough for a title, short enough to arrive whole
+
+
+def render_page_sms(incident: IncidentSummary, *, level: int) -> str:
+    """Number first (replies will name it), then what broke, then the link."""
+    head = f"OpsKnight #{incident.number} [{incident.service}] "
+    tail = f" (level {level}, {incident.urgency}) {incident.url}"
+    room = SMS_LIMIT - len(head) - len(tail)
+    title = " ".join(incident.title.split())
+    if len(title) > room:
+        title = title[: max(0, room - 1)] + "…"
+    return f"{head}{title}{tail}"

