@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from integrations.views import events, heartbeats, pagerduty, webhooks
+from integrations.views import events, heartbeats, pagerduty, twilio, webhooks
 
 urlpatterns = [
     # PagerDuty Events API v2
@@ -17,6 +17,8 @@ urlpatterns = [
     path("api/v1/integrations/alertmanager/", include("integrations.urls_alertmanager")),
     # Heartbeat monitors: the monitored job pings (GET or POST)
     path("api/v1/heartbeats/<str:key>/ping", heartbeats.ping, name="heartbeat-ping"),
+    # Twilio: replies to SMS pages (signed by Twilio)
+    path("api/v1/twilio/sms", twilio.sms_inbound, name="twilio-sms-inbound"),
     # Every other provider (integrations/sources/registry.py)
     path("api/v1/integrations/<slug:kind>/", webhooks.webhook, name="provider-webhook"),
     path(

@@ -32,7 +32,11 @@ class PlannedDelivery:
 
 
 def _verified(user: User) -> list[ContactMethod]:
-    return list(ContactMethod.objects.filter(user=user, verified_at__isnull=False).order_by("id"))
+    return list(
+        ContactMethod.objects.filter(
+            user=user, verified_at__isnull=False, opted_out_at__isnull=True
+        ).order_by("id")
+    )
 
 
 def _defaults(user: User, urgency: str) -> list[PlannedDelivery]:
@@ -51,7 +55,10 @@ def _defaults(user: User, urgency: str) -> list[PlannedDelivery]:
 def delivery_plan(user: User, urgency: str, channels: Sequence[str] = ()) -> list[PlannedDelivery]:
     rules = (
         NotificationRule.objects.filter(
-            user=user, urgency=urgency, contact_method__verified_at__isnull=False
+            user=user,
+            urgency=urgency,
+            contact_method__verified_at__isnull=False,
+            contact_method__opted_out_at__isnull=True,
         )
         .select_related("contact_method")
         .order_by("delay_minutes", "id")

@@ -25,6 +25,9 @@ class ContactMethod(models.Model):
     address = models.CharField(max_length=512)
     label = models.CharField(max_length=100, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
+    opted_out_at = models.DateTimeField(
+        null=True, blank=True, help_text="The person texted STOP: no SMS until they text START."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

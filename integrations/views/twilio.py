@@ -1,0 +1,88 @@
+"""Twilio's inbound SMS webhook: replies to SMS pages acknowledge or resolve incidents.
+
+Every request must carry a valid `X-Twilio-Signature` (HMAC-SHA1 of the public URL and the
+form fields, keyed by our auth token), checked with Twilio's own validator; anything else is
+a 403 that changes nothing. The URL signed is the one Twilio called: BASE_URL + path, since a
+proxy in front may have changed the host and scheme we see. The answer is TwiML: a text back.
+"""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from twilio.request_validator import RequestValidator
+
+from incidents import services as lifecycle
+from notifications.sms_replies import paged_incident, parse_reply, sms_methods, sms_opt_out
+from opsknight.actors import Actor
+from opsknight.models import User
+from opsknight.permissions import Action, require
+
+HELP = "Reply with the incident number and a letter: 12a acknowledges incident 12, 12r resolves it."
+
+
+def _twiml(text: str = "") -> HttpResponse:
+    body = f"<Message>{escape(text)}</Message>" if text else ""
+    return HttpResponse(
+        f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>',
+        content_type="text/xml",
+    )
+
+
+def _signed(request: HttpRequest) -> bool:
+    signature = request.headers.get("X-Twilio-Signature", "")
+    url = settings.BASE_URL + request.get_full_path()
+    params = {key: request.POST.get(key) for key in request.POST}
+    return bool(signature) and RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(
+        url, params, signature
+    )
+
+
+@csrf_exempt
+@require_POST
+def sms_inbound(request: HttpRequest) -> HttpResponse:
+    if not settings.TWILIO_AUTH_TOKEN:
+        return JsonResponse(
+            {"error": "not_configured", "message": "Twilio is not configured here."}, status=404
+        )
+    if not _signed(request):
+        return JsonResponse(
+            {"error": "bad_signature", "message": "Missing or invalid X-Twilio-Signature."},
+            status=403,
+        )
+    phone, text = request.POST.get("From", ""), request.POST.get("Body", "")
+    reply = parse_reply(text)
+    if reply is not None and reply.action in ("stop", "start"):
+        sms_opt_out(phone, stop=reply.action == "stop")
+        return _twiml()  # the carrier confirms opt-outs itself
+    if not sms_methods(phone).exists():
+        return _twiml("This number is not on file with OpsKnight.")
+    if reply is None:
+        return _twiml(HELP)
+    found = paged_incident(phone, reply.number)
+    if found is None:
+        which = f"incident {reply.number}" if reply.number else "any incident"
+        return _twiml(f"No page about {which} was sent to this number. {HELP}")
+    incident, user_id = found
+    return _twiml(_act(incident, User.objects.get(pk=user_id), reply.action))
+
+
+def _act(incident, user: User, action: str) -> str:
+    try:
+        require(user, incident.organization_id, Action.INCIDENT_RESPOND)
+    except PermissionDenied:
+        return f"You may not change incidents of this organization (#{incident.number})."
+    verb = lifecycle.acknowledge if action == "acknowledge" else lifecycle.resolve
+    done = "Acknowledged" if action == "acknowledge" else "Resolved"
+    try:
+        result = verb(incident_id=incident.pk, actor=Actor.for_user(user))
+    except ValidationError as exc:  # TransitionError: resolved already, say
+        return f"#{incident.number}: {' '.join(exc.messages)}"
+    if not result.changed:
+        return f"#{incident.number} was already {result.incident.status}."
+    return f"{done} #{incident.number}: {incident.title[:100]}"
