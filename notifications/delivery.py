@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 BACKOFF = (timedelta(seconds=5), timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10))
 MAX_ATTEMPTS = len(BACKOFF) + 1
+EARLY = timedelta(seconds=1)  # a job may start a little before its row's due time
 
 
 def _unwanted(notification: Notification) -> str:
@@ -92,6 +93,8 @@ def _claim(notification_id: int) -> tuple[Notification, Outgoing] | None:
             return None
         if notification.status != DeliveryStatus.PENDING:
             return None
+        if notification.due_at > timezone.now() + EARLY:
+            return None  # a stray older job: the row was rescheduled and has its own job
         if why := _unwanted(notification):
             _close(notification, DeliveryStatus.CANCELLED, why)
             return None

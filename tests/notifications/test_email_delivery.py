@@ -67,7 +67,15 @@ def nowhere(settings):
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
 
 
+def due_now(notification_id: int) -> None:
+    """Move the clock, as far as this delivery is concerned, to its due time."""
+    Notification.objects.filter(pk=notification_id, due_at__gt=timezone.now()).update(
+        due_at=timezone.now()
+    )
+
+
 def deliver_all() -> int:
+    """Run every queued delivery job, each at its row's due time."""
     ran = 0
     while jobs := queued("notifications.deliver"):
         for job in jobs:
@@ -77,6 +85,7 @@ def deliver_all() -> int:
                 cursor.execute(
                     "UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = %s", [job.id]
                 )
+            due_now(job.args["notification_id"])
             delivery_run(**job.args)
             ran += 1
     return ran
@@ -151,6 +160,7 @@ def test_an_unreachable_mail_server_is_retried_on_the_backoff_then_failed(nowher
     retry = queued("notifications.deliver")[-1]
     assert retry.scheduled_at == delivery.due_at
     for _ in range(MAX_ATTEMPTS - 1):
+        due_now(delivery.pk)
         delivery_run(notification_id=delivery.pk)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("failed", MAX_ATTEMPTS)
@@ -301,3 +311,13 @@ def test_a_delivery_stuck_sending_after_a_crash_is_finished_as_unknown_by_the_au
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.error.startswith("outcome unknown")
     assert inbox.messages == []
+
+
+def test_a_stray_job_for_a_row_rescheduled_later_sends_nothing_early(inbox, paged):
+    delivery = Notification.objects.get()
+    Notification.objects.filter(pk=delivery.pk).update(
+        due_at=timezone.now() + timedelta(minutes=10)
+    )
+    delivery_run(notification_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, inbox.messages) == ("pending", 0, [])
