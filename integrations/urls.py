@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/v1/heartbeats/<str:key>/ping", heartbeats.ping, name="heartbeat-ping"),
     # Twilio: replies to SMS pages (signed by Twilio)
     path("api/v1/twilio/sms", twilio.sms_inbound, name="twilio-sms-inbound"),
+    path("api/v1/twilio/status", twilio.message_status, name="twilio-message-status"),
     # Every other provider (integrations/sources/registry.py)
     path("api/v1/integrations/<slug:kind>/", webhooks.webhook, name="provider-webhook"),
     path(

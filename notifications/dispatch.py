@@ -70,7 +70,11 @@ def prepare(notification: Notification, level: int) -> Outgoing:
     if notification.channel == Channel.SMS:
         return Outgoing(
             Channel.SMS,
-            SmsMessage(to=notification.address, body=render_page_sms(summary, level=level)),
+            SmsMessage(
+                to=notification.address,
+                body=render_page_sms(summary, level=level),
+                status_callback=f"{settings.BASE_URL}/api/v1/twilio/status",
+            ),
         )
     raise ValueError(f"no renderer for {notification.channel}")
 

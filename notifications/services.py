@@ -132,3 +132,24 @@ def overdue_deliveries_requeue(*, due_before: datetime, limit: int = 500) -> lis
                 defer_delivery(row)
                 requeued.append(row)
     return requeued
+
+
+def delivery_status_update(
+    *, channel: str, provider_message_id: str, delivered: bool, error: str = ""
+) -> Notification | None:
+    """A provider's delivery receipt (Twilio's status callback): SENT becomes DELIVERED, or
+    FAILED with the carrier's reason. Receipts for unknown ids, or arriving out of order
+    after a final state, change nothing. Returns the row it changed."""
+    with transaction.atomic():
+        row = (
+            Notification.objects.select_for_update()
+            .filter(channel=channel, provider_message_id=provider_message_id)
+            .first()
+        )
+        if row is None or row.status not in (DeliveryStatus.SENT, DeliveryStatus.SENDING):
+            return None
+        row.status = DeliveryStatus.DELIVERED if delivered else DeliveryStatus.FAILED
+        row.error = "" if delivered else error[:2000]
+        row.updated_at = timezone.now()
+        row.save(update_fields=["status", "error", "updated_at"])
+        return row

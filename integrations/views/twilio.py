@@ -18,6 +18,8 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 
 from incidents import services as lifecycle
+from notifications.models import Channel
+from notifications.services import delivery_status_update
 from notifications.sms_replies import paged_incident, parse_reply, sms_methods, sms_opt_out
 from opsknight.actors import Actor
 from opsknight.models import User
@@ -43,9 +45,7 @@ def _signed(request: HttpRequest) -> bool:
     )
 
 
-@csrf_exempt
-@require_POST
-def sms_inbound(request: HttpRequest) -> HttpResponse:
+def _refusal(request: HttpRequest) -> HttpResponse | None:
     if not settings.TWILIO_AUTH_TOKEN:
         return JsonResponse(
             {"error": "not_configured", "message": "Twilio is not configured here."}, status=404
@@ -55,6 +55,32 @@ def sms_inbound(request: HttpRequest) -> HttpResponse:
             {"error": "bad_signature", "message": "Missing or invalid X-Twilio-Signature."},
             status=403,
         )
+    return None
+
+
+@csrf_exempt
+@require_POST
+def message_status(request: HttpRequest) -> HttpResponse:
+    """Twilio's delivery receipts for our texts: delivered, or failed with the carrier's code."""
+    if refused := _refusal(request):
+        return refused
+    status = request.POST.get("MessageStatus", "")
+    if status in ("delivered", "undelivered", "failed"):
+        code = request.POST.get("ErrorCode", "")
+        delivery_status_update(
+            channel=Channel.SMS,
+            provider_message_id=request.POST.get("MessageSid", ""),
+            delivered=status == "delivered",
+            error=f"carrier says {status}" + (f" (Twilio error {code})" if code else ""),
+        )
+    return HttpResponse(status=204)
+
+
+@csrf_exempt
+@require_POST
+def sms_inbound(request: HttpRequest) -> HttpResponse:
+    if refused := _refusal(request):
+        return refused
     phone, text = request.POST.get("From", ""), request.POST.get("Body", "")
     reply = parse_reply(text)
     if reply is not None and reply.action in ("stop", "start"):

@@ -71,6 +71,12 @@ class Notification(models.Model):
         ]
         indexes = [
             models.Index(fields=["incident", "created_at"]),
+            # Delivery receipts name the provider's message id.
+            models.Index(
+                fields=["provider_message_id"],
+                condition=~Q(provider_message_id=""),
+                name="notification_provider_id",
+            ),
             models.Index(fields=["user", "-created_at"]),
         ]
         ordering = ["created_at", "id"]

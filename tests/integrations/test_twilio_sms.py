@@ -161,3 +161,53 @@ def test_without_twilio_settings_the_endpoint_is_not_there(client, settings):
     response = client.post(URL, {"From": PHONE, "Body": "1a"})
     assert response.status_code == 404
     assert response.json()["error"] == "not_configured"
+
+
+STATUS_URL = "/api/v1/twilio/status"
+
+
+def receipt(client, sid: str, status: str, *, code: str = "", signature: str | None = None):
+    form = {"MessageSid": sid, "MessageStatus": status, "To": PHONE}
+    if code:
+        form["ErrorCode"] = code
+    if signature is None:
+        signature = RequestValidator(TOKEN).compute_signature(BASE + STATUS_URL, form)
+    return client.post(STATUS_URL, form, HTTP_X_TWILIO_SIGNATURE=signature)
+
+
+@pytest.fixture
+def sent_sms(paged):
+    delivery = Notification.objects.get(channel="sms")
+    Notification.objects.filter(pk=delivery.pk).update(
+        status="sent", provider_message_id="SM" + "c" * 32
+    )
+    return delivery
+
+
+def test_a_delivery_receipt_marks_the_text_delivered(client, sent_sms):
+    assert receipt(client, "SM" + "c" * 32, "sent").status_code == 204
+    sent_sms.refresh_from_db()
+    assert sent_sms.status == "sent"  # not final yet
+    assert receipt(client, "SM" + "c" * 32, "delivered").status_code == 204
+    sent_sms.refresh_from_db()
+    assert sent_sms.status == "delivered"
+    receipt(client, "SM" + "c" * 32, "failed", code="30003")  # late and out of order
+    sent_sms.refresh_from_db()
+    assert sent_sms.status == "delivered"
+
+
+def test_an_undelivered_receipt_records_the_carriers_reason(client, sent_sms):
+    receipt(client, "SM" + "c" * 32, "undelivered", code="30003")
+    sent_sms.refresh_from_db()
+    assert (sent_sms.status, sent_sms.error) == (
+        "failed",
+        "carrier says undelivered (Twilio error 30003)",
+    )
+
+
+def test_an_unsigned_receipt_or_one_for_an_unknown_message_changes_nothing(client, sent_sms):
+    response = receipt(client, "SM" + "c" * 32, "undelivered", signature="forged")
+    assert response.status_code == 403
+    assert receipt(client, "SM" + "d" * 32, "delivered").status_code == 204
+    sent_sms.refresh_from_db()
+    assert sent_sms.status == "sent"

@@ -115,6 +115,7 @@ def test_an_sms_page_reaches_twilio_with_the_exact_fields(twilio, sms_paged):
         "From": FROM,
         "Body": f"OpsKnight #{incident.number} [Checkout API] Checkout latency p99 above 2s "
         f"(level 1, high) https://oncall.example.com/incidents/{incident.pk}/",
+        "StatusCallback": "https://oncall.example.com/api/v1/twilio/status",
     }
     delivery.refresh_from_db()
     assert (delivery.status, delivery.provider_message_id) == ("sent", "SM" + "a" * 32)
