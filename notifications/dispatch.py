@@ -17,6 +17,7 @@ from notifications.rendering import IncidentSummary, render_page_email, render_p
 _PROVIDER_SETTINGS = {
     Channel.EMAIL: "NOTIFICATION_EMAIL_PROVIDER",
     Channel.SMS: "NOTIFICATION_SMS_PROVIDER",
+    Channel.WHATSAPP: "NOTIFICATION_WHATSAPP_PROVIDER",
 }
 
 
@@ -67,9 +68,9 @@ def prepare(notification: Notification, level: int) -> Outgoing:
                 headers=(("X-OpsKnight-Incident", str(summary.number)),),
             ),
         )
-    if notification.channel == Channel.SMS:
+    if notification.channel in (Channel.SMS, Channel.WHATSAPP):
         return Outgoing(
-            Channel.SMS,
+            notification.channel,
             SmsMessage(
                 to=notification.address,
                 body=render_page_sms(summary, level=level),

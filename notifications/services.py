@@ -135,7 +135,7 @@ def overdue_deliveries_requeue(*, due_before: datetime, limit: int = 500) -> lis
 
 
 def delivery_status_update(
-    *, channel: str, provider_message_id: str, delivered: bool, error: str = ""
+    *, channels: Sequence[str], provider_message_id: str, delivered: bool, error: str = ""
 ) -> Notification | None:
     """A provider's delivery receipt (Twilio's status callback): SENT becomes DELIVERED, or
     FAILED with the carrier's reason. Receipts for unknown ids, or arriving out of order
@@ -143,7 +143,7 @@ def delivery_status_update(
     with transaction.atomic():
         row = (
             Notification.objects.select_for_update()
-            .filter(channel=channel, provider_message_id=provider_message_id)
+            .filter(channel__in=channels, provider_message_id=provider_message_id)
             .first()
         )
         if row is None or row.status not in (DeliveryStatus.SENT, DeliveryStatus.SENDING):

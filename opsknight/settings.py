@@ -262,6 +262,12 @@ if TWILIO_ACCOUNT_SID and not (TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER):
     raise ImproperlyConfigured(
         "TWILIO_ACCOUNT_SID is set: TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER are required too."
     )
+# The sender number approved for WhatsApp on the Twilio account (E.164, without "whatsapp:").
+TWILIO_WHATSAPP_FROM = env.str("TWILIO_WHATSAPP_FROM", default="")
+NOTIFICATION_WHATSAPP_PROVIDER = env.str(
+    "NOTIFICATION_WHATSAPP_PROVIDER",
+    default="notifications.providers.twilio_sms.TwilioWhatsAppProvider",
+)
 NOTIFICATION_SMS_PROVIDER = env.str(
     "NOTIFICATION_SMS_PROVIDER", default="notifications.providers.twilio_sms.TwilioSmsProvider"
 )

@@ -68,7 +68,7 @@ def message_status(request: HttpRequest) -> HttpResponse:
     if status in ("delivered", "undelivered", "failed"):
         code = request.POST.get("ErrorCode", "")
         delivery_status_update(
-            channel=Channel.SMS,
+            channels=(Channel.SMS, Channel.WHATSAPP),
             provider_message_id=request.POST.get("MessageSid", ""),
             delivered=status == "delivered",
             error=f"carrier says {status}" + (f" (Twilio error {code})" if code else ""),

@@ -1,4 +1,4 @@
-"""SMS through Twilio's Messages API with the official client.
+"""SMS and WhatsApp through Twilio's Messages API with the official client.
 
 `TWILIO_API_BASE_URL` points the client elsewhere (a regional edge, a proxy, or the tests'
 loopback server); unset, it talks to api.twilio.com as usual.
@@ -30,7 +30,10 @@ class TwilioSmsProvider:
         return bool(settings.TWILIO_ACCOUNT_SID)
 
     def send_sms(self, message: SmsMessage) -> SendResult:
-        fields = {"to": message.to, "from_": settings.TWILIO_FROM_NUMBER, "body": message.body}
+        return self._send(message, to=message.to, sender=settings.TWILIO_FROM_NUMBER)
+
+    def _send(self, message: SmsMessage, *, to: str, sender: str) -> SendResult:
+        fields = {"to": to, "from_": sender, "body": message.body}
         if message.status_callback:
             fields["status_callback"] = message.status_callback
         try:
@@ -43,3 +46,18 @@ class TwilioSmsProvider:
         except (TwilioException, OSError) as exc:
             raise ProviderError(f"Twilio unavailable: {exc}") from exc
         return SendResult(provider_message_id=sent.sid or "")
+
+
+class TwilioWhatsAppProvider(TwilioSmsProvider):
+    """WhatsApp through the same Messages API: addresses carry the `whatsapp:` prefix."""
+
+    @classmethod
+    def is_configured(cls) -> bool:
+        return bool(settings.TWILIO_ACCOUNT_SID and settings.TWILIO_WHATSAPP_FROM)
+
+    def send_sms(self, message: SmsMessage) -> SendResult:
+        return self._send(
+            message,
+            to=f"whatsapp:{message.to}",
+            sender=f"whatsapp:{settings.TWILIO_WHATSAPP_FROM}",
+        )

@@ -178,3 +178,38 @@ def test_a_long_title_is_cut_to_fit_two_segments_and_keeps_the_link():
     assert len(text) == SMS_LIMIT
     assert text.startswith("OpsKnight #42 [Checkout] x x")
     assert text.endswith("… (level 2, high) https://oncall.example.com/incidents/7/")
+
+
+def test_a_whatsapp_page_goes_through_the_same_api_with_whatsapp_addresses(twilio, settings, org):
+    settings.TWILIO_WHATSAPP_FROM = "+15005550007"
+    person = people(org, 1)[0]
+    chat = ContactMethod.objects.create(
+        user=person, channel=Channel.WHATSAPP, address="+14155550101", verified_at=timezone.now()
+    )
+    NotificationRule.objects.create(user=person, urgency="high", contact_method=chat)
+    service = make_service(org)
+    policy(org, [step(person)], service=service)
+    trigger(service)
+    run_next_step()
+    run_delivery()
+    [request] = twilio.requests
+    assert request["form"]["To"] == "whatsapp:+14155550101"
+    assert request["form"]["From"] == "whatsapp:+15005550007"
+    assert Notification.objects.get().status == "sent"
+
+
+def test_without_a_whatsapp_sender_whatsapp_pages_fail_clearly(twilio, settings, org):
+    settings.TWILIO_WHATSAPP_FROM = ""
+    person = people(org, 1)[0]
+    chat = ContactMethod.objects.create(
+        user=person, channel=Channel.WHATSAPP, address="+14155550101", verified_at=timezone.now()
+    )
+    NotificationRule.objects.create(user=person, urgency="high", contact_method=chat)
+    service = make_service(org)
+    policy(org, [step(person)], service=service)
+    trigger(service)
+    run_next_step()
+    run_delivery()
+    assert twilio.requests == []
+    delivery = Notification.objects.get()
+    assert (delivery.status, delivery.error) == ("failed", "no WhatsApp provider is configured")
