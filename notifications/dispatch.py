@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from notifications.ack_links import ack_url
 from notifications.models import Channel, Notification
 from notifications.providers.base import EmailMessage, SendResult, SmsMessage
 from notifications.rendering import IncidentSummary, render_page_email, render_page_sms
@@ -56,7 +57,7 @@ def summary_of(notification: Notification) -> IncidentSummary:
 def prepare(notification: Notification, level: int) -> Outgoing:
     summary = summary_of(notification)
     if notification.channel == Channel.EMAIL:
-        rendered = render_page_email(summary, level=level)
+        rendered = render_page_email(summary, level=level, ack_url=ack_url(notification))
         return Outgoing(
             Channel.EMAIL,
             EmailMessage(

@@ -31,8 +31,8 @@ def _subject(incident: IncidentSummary, level: int) -> str:
     return f"[OpsKnight] #{incident.number} {title} ({incident.service}, level {level}){urgency}"
 
 
-def render_page_email(incident: IncidentSummary, *, level: int) -> RenderedEmail:
-    context = {"incident": incident, "level": level}
+def render_page_email(incident: IncidentSummary, *, level: int, ack_url: str = "") -> RenderedEmail:
+    context = {"incident": incident, "level": level, "ack_url": ack_url}
     return RenderedEmail(
         subject=_subject(incident, level),
         text=render_to_string("notifications/page_email.txt", context),

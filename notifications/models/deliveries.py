@@ -57,6 +57,9 @@ class Notification(models.Model):
     provider_message_id = models.CharField(max_length=255, blank=True)
     error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    ack_link_used_at = models.DateTimeField(
+        null=True, blank=True, help_text="Its one-click acknowledge link was used (once only)."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
