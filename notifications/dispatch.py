@@ -12,20 +12,26 @@ from django.utils.module_loading import import_string
 
 from notifications.ack_links import ack_url
 from notifications.models import Channel, Notification
-from notifications.providers.base import EmailMessage, SendResult, SmsMessage
-from notifications.rendering import IncidentSummary, render_page_email, render_page_sms
+from notifications.providers.base import ChatMessage, EmailMessage, SendResult, SmsMessage
+from notifications.rendering import (
+    IncidentSummary,
+    render_page_chat,
+    render_page_email,
+    render_page_sms,
+)
 
 _PROVIDER_SETTINGS = {
     Channel.EMAIL: "NOTIFICATION_EMAIL_PROVIDER",
     Channel.SMS: "NOTIFICATION_SMS_PROVIDER",
     Channel.WHATSAPP: "NOTIFICATION_WHATSAPP_PROVIDER",
+    Channel.SLACK: "NOTIFICATION_SLACK_PROVIDER",
 }
 
 
 @dataclass(frozen=True)
 class Outgoing:
     channel: str
-    message: EmailMessage | SmsMessage
+    message: EmailMessage | SmsMessage | ChatMessage
 
 
 def _provider(channel: str):
@@ -78,6 +84,11 @@ def prepare(notification: Notification, level: int) -> Outgoing:
                 status_callback=f"{settings.BASE_URL}/api/v1/twilio/status",
             ),
         )
+    if notification.channel == Channel.SLACK:
+        text, blocks = render_page_chat(summary, level=level, ack_url=ack_url(notification))
+        return Outgoing(
+            Channel.SLACK, ChatMessage(to=notification.address, text=text, blocks=blocks)
+        )
     raise ValueError(f"no renderer for {notification.channel}")
 
 
@@ -85,4 +96,6 @@ def send(outgoing: Outgoing) -> SendResult:
     provider = _provider(outgoing.channel)()
     if outgoing.channel == Channel.EMAIL:
         return provider.send_email(outgoing.message)
+    if outgoing.channel == Channel.SLACK:
+        return provider.send_chat(outgoing.message)
     return provider.send_sms(outgoing.message)

@@ -52,3 +52,47 @@ def render_page_sms(incident: IncidentSummary, *, level: int) -> str:
     if len(title) > room:
         title = title[: max(0, room - 1)] + "…"
     return f"{head}{title}{tail}"
+
+
+def render_page_chat(
+    incident: IncidentSummary, *, level: int, ack_url: str = ""
+) -> tuple[str, tuple[dict, ...]]:
+    """Slack text and Block Kit blocks: what broke, where, and buttons to open or acknowledge."""
+    text = (
+        f"Incident #{incident.number}: {incident.title[:200]} "
+        f"({incident.service}, {incident.urgency}, level {level})"
+    )
+    buttons = [
+        {"type": "button", "text": {"type": "plain_text", "text": "Open"}, "url": incident.url}
+    ]
+    if ack_url:
+        buttons.insert(
+            0,
+            {
+                "type": "button",
+                "style": "primary",
+                "text": {"type": "plain_text", "text": "Acknowledge"},
+                "url": ack_url,
+            },
+        )
+    blocks = (
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": f"*<{incident.url}|#{incident.number} {incident.title[:200]}>*",
+            },
+        },
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"{incident.service} · {incident.urgency} urgency"
+                    f" · escalation level {level}",
+                }
+            ],
+        },
+        {"type": "actions", "elements": buttons},
+    )
+    return text, blocks

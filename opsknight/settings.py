@@ -271,6 +271,13 @@ NOTIFICATION_WHATSAPP_PROVIDER = env.str(
 NOTIFICATION_SMS_PROVIDER = env.str(
     "NOTIFICATION_SMS_PROVIDER", default="notifications.providers.twilio_sms.TwilioSmsProvider"
 )
+# Slack direct messages: a bot token with chat:write (im:write for DMs). SLACK_API_BASE_URL: a
+# proxy (or the tests' loopback server).
+SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")
+SLACK_API_BASE_URL = env.str("SLACK_API_BASE_URL", default="")
+NOTIFICATION_SLACK_PROVIDER = env.str(
+    "NOTIFICATION_SLACK_PROVIDER", default="notifications.providers.slack.SlackProvider"
+)
 # The adapter pages go out through (dotted path); the default uses EMAIL_URL's backend.
 NOTIFICATION_EMAIL_PROVIDER = env.str(
     "NOTIFICATION_EMAIL_PROVIDER", default="notifications.providers.email.DjangoEmailProvider"

@@ -54,3 +54,19 @@ class SmsProvider(Protocol):
     def send_sms(self, message: SmsMessage) -> SendResult:
         """Hand one text message to the carrier gateway; raise ProviderError if refused."""
         ...
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    to: str  # a Slack user id (a DM) or channel id
+    text: str  # the notification text (also what screen readers and previews show)
+    blocks: tuple[dict, ...] = ()
+
+
+class ChatProvider(Protocol):
+    @classmethod
+    def is_configured(cls) -> bool: ...
+
+    def send_chat(self, message: ChatMessage) -> SendResult:
+        """Post one message; raise ProviderError when the workspace refuses it."""
+        ...
