@@ -12,11 +12,18 @@ from django.utils.module_loading import import_string
 
 from notifications.ack_links import ack_url
 from notifications.models import Channel, Notification
-from notifications.providers.base import ChatMessage, EmailMessage, SendResult, SmsMessage
+from notifications.providers.base import (
+    ChatMessage,
+    EmailMessage,
+    PushMessage,
+    SendResult,
+    SmsMessage,
+)
 from notifications.rendering import (
     IncidentSummary,
     render_page_chat,
     render_page_email,
+    render_page_push,
     render_page_sms,
 )
 
@@ -25,13 +32,14 @@ _PROVIDER_SETTINGS = {
     Channel.SMS: "NOTIFICATION_SMS_PROVIDER",
     Channel.WHATSAPP: "NOTIFICATION_WHATSAPP_PROVIDER",
     Channel.SLACK: "NOTIFICATION_SLACK_PROVIDER",
+    Channel.PUSH: "NOTIFICATION_PUSH_PROVIDER",
 }
 
 
 @dataclass(frozen=True)
 class Outgoing:
     channel: str
-    message: EmailMessage | SmsMessage | ChatMessage
+    message: EmailMessage | SmsMessage | ChatMessage | PushMessage
 
 
 def _provider(channel: str):
@@ -89,6 +97,17 @@ def prepare(notification: Notification, level: int) -> Outgoing:
         return Outgoing(
             Channel.SLACK, ChatMessage(to=notification.address, text=text, blocks=blocks)
         )
+    if notification.channel == Channel.PUSH:
+        keys = notification.contact_method.keys if notification.contact_method else {}
+        return Outgoing(
+            Channel.PUSH,
+            PushMessage(
+                endpoint=notification.address,
+                p256dh=keys.get("p256dh", ""),
+                auth=keys.get("auth", ""),
+                payload=render_page_push(summary, level=level, ack_url=ack_url(notification)),
+            ),
+        )
     raise ValueError(f"no renderer for {notification.channel}")
 
 
@@ -98,4 +117,6 @@ def send(outgoing: Outgoing) -> SendResult:
         return provider.send_email(outgoing.message)
     if outgoing.channel == Channel.SLACK:
         return provider.send_chat(outgoing.message)
+    if outgoing.channel == Channel.PUSH:
+        return provider.send_push(outgoing.message)
     return provider.send_sms(outgoing.message)

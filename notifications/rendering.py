@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from django.template.loader import render_to_string
@@ -96,3 +97,17 @@ def render_page_chat(
         {"type": "actions", "elements": buttons},
     )
     return text, blocks
+
+
+def render_page_push(incident: IncidentSummary, *, level: int, ack_url: str = "") -> str:
+    """The JSON payload the service worker shows as a notification (with an acknowledge
+    action when there is a link)."""
+    return json.dumps(
+        {
+            "title": f"#{incident.number} {incident.title[:120]}",
+            "body": f"{incident.service} · {incident.urgency} · level {level}",
+            "url": incident.url,
+            "ack_url": ack_url,
+            "tag": f"incident-{incident.id}",
+        }
+    )

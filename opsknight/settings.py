@@ -278,6 +278,15 @@ SLACK_API_BASE_URL = env.str("SLACK_API_BASE_URL", default="")
 NOTIFICATION_SLACK_PROVIDER = env.str(
     "NOTIFICATION_SLACK_PROVIDER", default="notifications.providers.slack.SlackProvider"
 )
+# Web push (VAPID): the private key (base64url) printed by `manage.py vapid_keys`; the
+# subject is a mailto: or https: contact the push services may use.
+VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", default="")
+VAPID_PUBLIC_KEY = env.str("VAPID_PUBLIC_KEY", default="")
+VAPID_SUBJECT = env.str("VAPID_SUBJECT", default="mailto:opsknight@localhost")
+PUSH_ALLOW_PRIVATE_ADDRESSES = env.bool("PUSH_ALLOW_PRIVATE_ADDRESSES", default=False)
+NOTIFICATION_PUSH_PROVIDER = env.str(
+    "NOTIFICATION_PUSH_PROVIDER", default="notifications.providers.webpush.WebPushProvider"
+)
 # The adapter pages go out through (dotted path); the default uses EMAIL_URL's backend.
 NOTIFICATION_EMAIL_PROVIDER = env.str(
     "NOTIFICATION_EMAIL_PROVIDER", default="notifications.providers.email.DjangoEmailProvider"

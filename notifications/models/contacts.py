@@ -24,6 +24,8 @@ class ContactMethod(models.Model):
     channel = models.CharField(max_length=16, choices=Channel.choices)
     address = models.CharField(max_length=512)
     label = models.CharField(max_length=100, blank=True)
+    # Web push: the subscription's keys {"p256dh": ..., "auth": ...}; the address is its endpoint.
+    keys = models.JSONField(default=dict, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     opted_out_at = models.DateTimeField(
         null=True, blank=True, help_text="The person texted STOP: no SMS until they text START."

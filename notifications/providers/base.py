@@ -70,3 +70,21 @@ class ChatProvider(Protocol):
     def send_chat(self, message: ChatMessage) -> SendResult:
         """Post one message; raise ProviderError when the workspace refuses it."""
         ...
+
+
+@dataclass(frozen=True)
+class PushMessage:
+    endpoint: str
+    p256dh: str  # the subscription's public key (base64url)
+    auth: str  # its auth secret (base64url)
+    payload: str  # JSON the service worker reads
+    ttl_seconds: int = 3600
+
+
+class PushProvider(Protocol):
+    @classmethod
+    def is_configured(cls) -> bool: ...
+
+    def send_push(self, message: PushMessage) -> SendResult:
+        """Encrypt and post one push message; raise ProviderError when the service refuses."""
+        ...
