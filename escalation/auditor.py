@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from escalation import engine
@@ -24,6 +24,7 @@ from escalation.models import AuditFinding, EscalationState, EscalationStatus
 from incidents.models import Incident
 from notifications.selectors import undelivered_requests
 from notifications.services import overdue_deliveries_requeue
+from opsknight.selectors import live_job_args
 
 logger = logging.getLogger(__name__)
 
@@ -42,17 +43,10 @@ class AuditReport:
 
 def _live_jobs(incident_ids: list[int]) -> set[tuple[int, int, int]]:
     """(incident, generation, page) of every step job still queued or running."""
-    if not incident_ids:
-        return set()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT (args->>'incident_id')::bigint, (args->>'generation')::int, "
-            "(args->>'tick')::int FROM procrastinate_jobs "
-            "WHERE task_name = %s AND status IN ('todo', 'doing') "
-            "AND (args->>'incident_id')::bigint = ANY(%s)",
-            [engine.RUN_STEP, incident_ids],
-        )
-        return set(cursor.fetchall())
+    return {
+        (args["incident_id"], args["generation"], args["tick"])
+        for args in live_job_args(engine.RUN_STEP, "incident_id", incident_ids)
+    }
 
 
 def _record(kind: str, key: str, incident_id: int | None, detail: str, repaired: bool) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -19,6 +19,7 @@ from notifications.models import (
 )
 from notifications.planning import delivery_plan
 from opsknight import jobqueue
+from opsknight.selectors import live_job_args
 
 DELIVER = "notifications.deliver"
 # A send that has not finished after this long has crashed: provider calls time out in 10 s.
@@ -119,14 +120,8 @@ def overdue_deliveries_requeue(*, due_before: datetime, limit: int = 500) -> lis
         )
         if not rows:
             return []
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT DISTINCT (args->>'notification_id')::bigint FROM procrastinate_jobs "
-                "WHERE task_name = %s AND status IN ('todo', 'doing') "
-                "AND (args->>'notification_id')::bigint = ANY(%s)",
-                [DELIVER, [row.pk for row in rows]],
-            )
-            live = {pk for (pk,) in cursor.fetchall()}
+        jobs = live_job_args(DELIVER, "notification_id", [row.pk for row in rows])
+        live = {args["notification_id"] for args in jobs}
         for row in rows:
             if row.pk not in live:
                 defer_delivery(row)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -101,3 +104,17 @@ def oldest_due_job_age_seconds() -> float:
             "AND (scheduled_at IS NULL OR scheduled_at <= now())"
         )
         return float(cursor.fetchone()[0] or 0)
+
+
+def live_job_args(task_name: str, key: str, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The arguments of `task_name` jobs still queued or running whose `key` argument is one
+    of `ids`: how a repair asks "does this row still have a job?" before queueing another."""
+    if not ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT args FROM procrastinate_jobs WHERE task_name = %s "
+            "AND status IN ('todo', 'doing') AND (args->>%s)::bigint = ANY(%s)",
+            [task_name, key, list(ids)],
+        )
+        return [json.loads(a) if isinstance(a, str) else a for (a,) in cursor.fetchall()]

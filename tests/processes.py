@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
+import socketserver
 import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -186,3 +188,16 @@ def granian(port: int, *, workers: int = 1, tls: tuple[Path, Path] | None = None
     if tls:
         argv += ["--ssl-certificate", str(tls[0]), "--ssl-keyfile", str(tls[1])]
     return [*argv, "opsknight.wsgi:application"]
+
+
+@contextmanager
+def serving(server: socketserver.BaseServer) -> Iterator[socketserver.BaseServer]:
+    """Serve a loopback stand-in (a provider's API, a monitor) on a thread for the block."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

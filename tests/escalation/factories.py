@@ -66,14 +66,19 @@ def queued(task_name: str = "escalation.run_step") -> list[QueuedJob]:
         ]
 
 
+def take(job: QueuedJob) -> QueuedJob:
+    """Take a job off the queue, as a worker does before running it here."""
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = %s", [job.id])
+    return job
+
+
 def run_next_step() -> QueuedJob | None:
     """Take the soonest queued step job off the queue and run it here, as a worker would
     (whatever its due time: tests move through the plan without waiting)."""
     jobs = queued()
     if not jobs:
         return None
-    job = jobs[0]
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = %s", [job.id])
+    job = take(jobs[0])
     run_step(**job.args)
     return job

@@ -28,6 +28,7 @@ from opsknight.actors import Actor
 from tests.escalation.factories import policy, queued, step
 from tests.incidents.factories import make_service, trigger
 from tests.oncall.factories import people
+from tests.processes import serving
 
 pytestmark = pytest.mark.django_db
 
@@ -260,12 +261,8 @@ class Monitor:
 @pytest.fixture
 def monitor() -> Iterator[Monitor]:
     running = Monitor()
-    thread = threading.Thread(target=running.httpd.serve_forever, daemon=True)
-    thread.start()
-    yield running
-    running.httpd.shutdown()
-    running.httpd.server_close()
-    thread.join(timeout=5)
+    with serving(running.httpd):
+        yield running
 
 
 def closed_port() -> int:

@@ -7,12 +7,11 @@ import email.policy
 
 import pytest
 from aiosmtpd.controller import Controller
-from django.db import connection
 from django.utils import timezone
 
 from notifications.delivery import delivery_run
 from notifications.models import Notification
-from tests.escalation.factories import queued
+from tests.escalation.factories import queued, take
 from tests.processes import free_port
 
 
@@ -62,11 +61,7 @@ def deliver_all() -> int:
     """Run every queued delivery job, each at its row's due time."""
     ran = 0
     while jobs := queued("notifications.deliver"):
-        for job in jobs:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = %s", [job.id]
-                )
+        for job in map(take, jobs):
             due_now(job.args["notification_id"])
             delivery_run(**job.args)
             ran += 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import http_ece
@@ -29,6 +28,7 @@ from tests.escalation.factories import policy, run_next_step, step
 from tests.incidents.factories import make_service, trigger
 from tests.notifications.conftest import deliver_all
 from tests.oncall.factories import people
+from tests.processes import serving
 
 pytestmark = pytest.mark.django_db
 
@@ -66,16 +66,13 @@ class PushHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def push_service(settings):
-    server = FakePushService()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     private, public = generate()
     settings.VAPID_PRIVATE_KEY, settings.VAPID_PUBLIC_KEY = private, public
     settings.VAPID_SUBJECT = "mailto:ops@example.com"
     settings.PUSH_ALLOW_PRIVATE_ADDRESSES = True  # the stand-in lives on loopback
     settings.BASE_URL = "https://oncall.example.com"
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(FakePushService()) as server:
+        yield server
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ HTTP server that answers as Slack's Web API does. Asserts the exact call Slack r
 from __future__ import annotations
 
 import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -22,6 +21,7 @@ from tests.escalation.factories import policy, queued, run_next_step, step
 from tests.incidents.factories import make_service, trigger
 from tests.notifications.conftest import deliver_all
 from tests.oncall.factories import people
+from tests.processes import serving
 
 pytestmark = pytest.mark.django_db
 
@@ -64,13 +64,10 @@ class SlackHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def slack(settings):
-    server = FakeSlack()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    settings.SLACK_BOT_TOKEN, settings.SLACK_API_BASE_URL = TOKEN, server.url
-    settings.BASE_URL = "https://oncall.example.com"
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(FakeSlack()) as server:
+        settings.SLACK_BOT_TOKEN, settings.SLACK_API_BASE_URL = TOKEN, server.url
+        settings.BASE_URL = "https://oncall.example.com"
+        yield server
 
 
 @pytest.fixture

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from notifications.delivery import delivery_run
@@ -22,9 +20,10 @@ from notifications.models import (
     NotificationRule,
 )
 from notifications.rendering import SMS_LIMIT, IncidentSummary, render_page_sms
-from tests.escalation.factories import policy, queued, run_next_step, step
+from tests.escalation.factories import policy, queued, run_next_step, step, take
 from tests.incidents.factories import make_service, trigger
 from tests.oncall.factories import people
+from tests.processes import serving
 
 pytestmark = pytest.mark.django_db
 
@@ -70,15 +69,11 @@ class TwilioHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def twilio(settings):
-    server = FakeTwilio()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = SID, TOKEN
-    settings.TWILIO_FROM_NUMBER, settings.TWILIO_API_BASE_URL = FROM, server.url
-    settings.BASE_URL = "https://oncall.example.com"
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(FakeTwilio()) as server:
+        settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = SID, TOKEN
+        settings.TWILIO_FROM_NUMBER, settings.TWILIO_API_BASE_URL = FROM, server.url
+        settings.BASE_URL = "https://oncall.example.com"
+        yield server
 
 
 @pytest.fixture
@@ -98,9 +93,7 @@ def sms_paged(org):
 def run_delivery() -> None:
     """Take the delivery job off the queue and run it, as a worker would."""
     [job] = queued("notifications.deliver")
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = %s", [job.id])
-    delivery_run(**job.args)
+    delivery_run(**take(job).args)
 
 
 def test_an_sms_page_reaches_twilio_with_the_exact_fields(twilio, sms_paged):
