@@ -42,6 +42,8 @@ EARLY = timedelta(seconds=1)  # a job may start a little before its row's due ti
 def _unwanted(notification: Notification) -> str:
     """Why the page is no longer wanted, or "" if it still is."""
     incident = notification.incident
+    if incident is None:  # a test message or a verification code: wanted until sent
+        return ""
     if incident.status in (Status.RESOLVED, Status.SNOOZED):
         return f"incident {incident.status}"
     # Acknowledged after the page was asked for. (A page asked for while acknowledged was an
@@ -58,6 +60,8 @@ def _unwanted(notification: Notification) -> str:
 
 def _finish_request(notification: Notification) -> None:
     request = notification.request
+    if request is None:
+        return
     open_ = request.deliveries.exclude(status__in=FINISHED).exclude(pk=notification.pk)
     if not open_.exists():
         request.status = RequestStatus.DONE
@@ -106,7 +110,7 @@ def _claim(notification_id: int) -> tuple[Notification, Outgoing] | None:
         notification.updated_at = timezone.now()
         notification.save(update_fields=["status", "attempts", "updated_at"])
         DeliveryAttempt.objects.create(notification=notification, number=notification.attempts)
-        message = prepare(notification, notification.request.level)
+        message = prepare(notification)
         return notification, message
 
 

@@ -1,31 +1,39 @@
 """From a delivery record to a message on its channel, and to the adapter that carries it.
 
-Adding a channel means a renderer, an adapter, and a branch in `prepare` and `send`.
+Adding a channel means a renderer, an adapter, and a branch in `_page`, `_plain` and `send`.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from html import escape
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
 from notifications.ack_links import ack_url
-from notifications.models import Channel, Notification
+from notifications.models import Channel, Notification, Reason
 from notifications.providers.base import (
     ChatMessage,
     EmailMessage,
     PushMessage,
     SendResult,
     SmsMessage,
+    VoiceMessage,
 )
 from notifications.rendering import (
     IncidentSummary,
+    PlainMessage,
     render_page_chat,
     render_page_email,
     render_page_push,
     render_page_sms,
+    render_page_voice,
+    render_test,
+    render_verification,
 )
+from notifications.verification import verification_code
 
 _PROVIDER_SETTINGS = {
     Channel.EMAIL: "NOTIFICATION_EMAIL_PROVIDER",
@@ -33,13 +41,14 @@ _PROVIDER_SETTINGS = {
     Channel.WHATSAPP: "NOTIFICATION_WHATSAPP_PROVIDER",
     Channel.SLACK: "NOTIFICATION_SLACK_PROVIDER",
     Channel.PUSH: "NOTIFICATION_PUSH_PROVIDER",
+    Channel.VOICE: "NOTIFICATION_VOICE_PROVIDER",
 }
 
 
 @dataclass(frozen=True)
 class Outgoing:
     channel: str
-    message: EmailMessage | SmsMessage | ChatMessage | PushMessage
+    message: EmailMessage | SmsMessage | ChatMessage | PushMessage | VoiceMessage
 
 
 def _provider(channel: str):
@@ -68,7 +77,47 @@ def summary_of(notification: Notification) -> IncidentSummary:
     )
 
 
-def prepare(notification: Notification, level: int) -> Outgoing:
+def prepare(notification: Notification) -> Outgoing:
+    """The message for a delivery record, rendered for its channel and reason."""
+    if notification.reason == Reason.ESCALATION:
+        return _page(notification, notification.request.level)
+    if notification.reason == Reason.VERIFICATION:
+        method = notification.contact_method
+        code = verification_code(method) if method else ""
+        plain = render_verification(code, spoken=notification.channel == Channel.VOICE)
+    else:
+        plain = render_test(Channel(notification.channel).label)
+    return _plain(notification, plain)
+
+
+def _plain(notification: Notification, plain: PlainMessage) -> Outgoing:
+    channel, to = notification.channel, notification.address
+    if channel == Channel.EMAIL:
+        html = f"<p>{escape(plain.text)}</p>"
+        message_id = f"<notification-{notification.pk}@opsknight>"
+        return Outgoing(channel, EmailMessage(to, plain.subject, plain.text, html, message_id))
+    if channel in (Channel.SMS, Channel.WHATSAPP):
+        return Outgoing(channel, SmsMessage(to=to, body=plain.text))
+    if channel == Channel.VOICE:
+        return Outgoing(channel, VoiceMessage(to=to, speech=plain.text))
+    if channel == Channel.SLACK:
+        return Outgoing(channel, ChatMessage(to=to, text=plain.text))
+    if channel == Channel.PUSH:
+        keys = notification.contact_method.keys if notification.contact_method else {}
+        payload = json.dumps(
+            {
+                "title": plain.subject.removeprefix("[OpsKnight] "),
+                "body": plain.text,
+                "url": f"{settings.BASE_URL}/",
+                "tag": f"notification-{notification.pk}",
+            }
+        )
+        push = PushMessage(to, keys.get("p256dh", ""), keys.get("auth", ""), payload)
+        return Outgoing(channel, push)
+    raise ValueError(f"no renderer for {channel}")
+
+
+def _page(notification: Notification, level: int) -> Outgoing:
     summary = summary_of(notification)
     if notification.channel == Channel.EMAIL:
         rendered = render_page_email(summary, level=level, ack_url=ack_url(notification))
@@ -108,6 +157,16 @@ def prepare(notification: Notification, level: int) -> Outgoing:
                 payload=render_page_push(summary, level=level, ack_url=ack_url(notification)),
             ),
         )
+    if notification.channel == Channel.VOICE:
+        return Outgoing(
+            Channel.VOICE,
+            VoiceMessage(
+                to=notification.address,
+                speech=render_page_voice(summary, level=level),
+                gather_url=f"{settings.BASE_URL}/api/v1/twilio/voice/{notification.pk}/gather",
+                status_callback=f"{settings.BASE_URL}/api/v1/twilio/call-status",
+            ),
+        )
     raise ValueError(f"no renderer for {notification.channel}")
 
 
@@ -119,4 +178,6 @@ def send(outgoing: Outgoing) -> SendResult:
         return provider.send_chat(outgoing.message)
     if outgoing.channel == Channel.PUSH:
         return provider.send_push(outgoing.message)
+    if outgoing.channel == Channel.VOICE:
+        return provider.send_call(outgoing.message)
     return provider.send_sms(outgoing.message)

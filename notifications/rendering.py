@@ -111,3 +111,38 @@ def render_page_push(incident: IncidentSummary, *, level: int, ack_url: str = ""
             "tag": f"incident-{incident.id}",
         }
     )
+
+
+def render_page_voice(incident: IncidentSummary, *, level: int) -> str:
+    """What text-to-speech reads when the call is answered (the menu is the provider's)."""
+    title = " ".join(incident.title.split())[:200]
+    return (
+        f"This is OpsKnight. Incident {incident.number}, {incident.urgency} urgency, "
+        f"on service {incident.service}: {title}. Escalation level {level}."
+    )
+
+
+@dataclass(frozen=True)
+class PlainMessage:
+    """A message that is not about an incident: a test, a verification code."""
+
+    subject: str
+    text: str
+
+
+def render_test(channel_label: str) -> PlainMessage:
+    return PlainMessage(
+        subject="[OpsKnight] Test message",
+        text=f"OpsKnight test: this is how pages will reach you by {channel_label}. "
+        "Nothing is wrong.",
+    )
+
+
+def render_verification(code: str, *, spoken: bool = False) -> PlainMessage:
+    """Spoken, the digits are read one by one, twice."""
+    said = " ".join(code)
+    if spoken:
+        text = f"Your OpsKnight verification code is {said}. Again: {said}."
+    else:
+        text = f"Your OpsKnight verification code is {code}. It expires in 15 minutes."
+    return PlainMessage(subject="[OpsKnight] Your verification code", text=text)

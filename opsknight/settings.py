@@ -252,7 +252,7 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="OpsKnight <opsknight@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-# Twilio (SMS now; voice and WhatsApp next). Without an account SID, SMS pages fail with "no SMS
+# Twilio (SMS, voice, WhatsApp). Without an account SID, SMS and voice pages fail with "no SMS
 # provider is configured" and the rest still go. TWILIO_API_BASE_URL: a proxy or regional edge.
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
@@ -286,6 +286,10 @@ VAPID_SUBJECT = env.str("VAPID_SUBJECT", default="mailto:opsknight@localhost")
 PUSH_ALLOW_PRIVATE_ADDRESSES = env.bool("PUSH_ALLOW_PRIVATE_ADDRESSES", default=False)
 NOTIFICATION_PUSH_PROVIDER = env.str(
     "NOTIFICATION_PUSH_PROVIDER", default="notifications.providers.webpush.WebPushProvider"
+)
+NOTIFICATION_VOICE_PROVIDER = env.str(
+    "NOTIFICATION_VOICE_PROVIDER",
+    default="notifications.providers.twilio_voice.TwilioVoiceProvider",
 )
 # The adapter pages go out through (dotted path); the default uses EMAIL_URL's backend.
 NOTIFICATION_EMAIL_PROVIDER = env.str(

@@ -27,6 +27,11 @@ class ContactMethod(models.Model):
     # Web push: the subscription's keys {"p256dh": ..., "auth": ...}; the address is its endpoint.
     keys = models.JSONField(default=dict, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
+    # The code we sent is derived from this nonce and the secret key (see verification.py),
+    # so no code is stored; a new code replaces the nonce.
+    verification_nonce = models.CharField(max_length=32, blank=True)
+    verification_sent_at = models.DateTimeField(null=True, blank=True)
+    verification_failures = models.PositiveSmallIntegerField(default=0)
     opted_out_at = models.DateTimeField(
         null=True, blank=True, help_text="The person texted STOP: no SMS until they text START."
     )

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from incidents.models import Incident
 from notifications.models.contacts import ContactMethod
-from notifications.models.requests import Channel, NotificationRequest
+from notifications.models.requests import Channel, NotificationRequest, Reason
 
 
 class DeliveryStatus(models.TextChoices):
@@ -35,12 +35,25 @@ FINISHED = (
 
 
 class Notification(models.Model):
+    """One message to one address for one reason. Pages have a request and an incident; a
+    test message or a verification code has neither."""
+
     request = models.ForeignKey(
-        NotificationRequest, on_delete=models.CASCADE, related_name="deliveries"
+        NotificationRequest,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
     )
     incident = models.ForeignKey(
-        Incident, on_delete=models.CASCADE, related_name="notifications", db_index=False
+        Incident,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,
     )
+    reason = models.CharField(max_length=16, choices=Reason.choices, default=Reason.ESCALATION)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
@@ -59,6 +72,12 @@ class Notification(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     ack_link_used_at = models.DateTimeField(
         null=True, blank=True, help_text="Its one-click acknowledge link was used (once only)."
+    )
+    # When it was last handed to a provider: the throttles count these per address.
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Held back by a throttle, then told inside another delivery's digest message.
+    carried_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="carried"
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -81,6 +100,16 @@ class Notification(models.Model):
                 name="notification_provider_id",
             ),
             models.Index(fields=["user", "-created_at"]),
+            models.Index(
+                fields=["channel", "address", "last_attempt_at"],
+                condition=Q(last_attempt_at__isnull=False),
+                name="notification_recent_sends",
+            ),
+            models.Index(
+                fields=["channel", "address", "due_at"],
+                condition=Q(status="pending"),
+                name="notification_pending_address",
+            ),
         ]
         ordering = ["created_at", "id"]
 

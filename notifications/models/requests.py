@@ -29,6 +29,8 @@ class Channel(models.TextChoices):
 
 class Reason(models.TextChoices):
     ESCALATION = "escalation", "Escalation step"
+    TEST = "test", "Test message"  # "send me a test" on a contact method
+    VERIFICATION = "verification", "Verification code"
 
 
 class RequestStatus(models.TextChoices):

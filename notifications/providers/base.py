@@ -88,3 +88,21 @@ class PushProvider(Protocol):
     def send_push(self, message: PushMessage) -> SendResult:
         """Encrypt and post one push message; raise ProviderError when the service refuses."""
         ...
+
+
+@dataclass(frozen=True)
+class VoiceMessage:
+    to: str  # E.164
+    speech: str  # read by text-to-speech when the call is answered
+    # Where keypresses go (the acknowledge / escalate / resolve menu); empty: no menu.
+    gather_url: str = ""
+    status_callback: str = ""  # where the provider reports how the call ended
+
+
+class VoiceProvider(Protocol):
+    @classmethod
+    def is_configured(cls) -> bool: ...
+
+    def send_call(self, message: VoiceMessage) -> SendResult:
+        """Place one call; raise ProviderError when the provider refuses it."""
+        ...

@@ -14,7 +14,7 @@ from notifications.providers.base import ProviderError, SendResult, SmsMessage
 
 # Twilio answers 4xx for a message that can never go (bad number, unsubscribed recipient, a
 # number we may not send from); 429 and 5xx are worth another try.
-_RETRYABLE_STATUS = {408, 429}
+RETRYABLE_STATUS = {408, 429}
 
 
 def twilio_client() -> Client:
@@ -39,7 +39,7 @@ class TwilioSmsProvider:
         try:
             sent = twilio_client().messages.create(**fields)
         except TwilioRestException as exc:
-            permanent = 400 <= exc.status < 500 and exc.status not in _RETRYABLE_STATUS
+            permanent = 400 <= exc.status < 500 and exc.status not in RETRYABLE_STATUS
             raise ProviderError(
                 f"Twilio refused ({exc.status}, code {exc.code}): {exc.msg}", permanent=permanent
             ) from exc
