@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from integrations.views import events, heartbeats, pagerduty, twilio, webhooks
+from integrations.views import events, heartbeats, pagerduty, twilio, twilio_voice, webhooks
 
 urlpatterns = [
     # PagerDuty Events API v2
@@ -20,6 +20,13 @@ urlpatterns = [
     # Twilio: replies to SMS pages (signed by Twilio)
     path("api/v1/twilio/sms", twilio.sms_inbound, name="twilio-sms-inbound"),
     path("api/v1/twilio/status", twilio.message_status, name="twilio-message-status"),
+    # Twilio: keypresses on voice pages, and how each call ended (signed by Twilio)
+    path(
+        "api/v1/twilio/voice/<int:notification_id>/gather",
+        twilio_voice.gather,
+        name="twilio-voice-gather",
+    ),
+    path("api/v1/twilio/call-status", twilio_voice.call_status, name="twilio-call-status"),
     # Every other provider (integrations/sources/registry.py)
     path("api/v1/integrations/<slug:kind>/", webhooks.webhook, name="provider-webhook"),
     path(

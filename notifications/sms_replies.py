@@ -1,4 +1,5 @@
-"""Text replies to SMS pages: what they say, and which page they answer.
+"""Answers to pages by phone: text replies (what they say, which page they answer), and the
+page a voice call's keypress is about.
 
 A reply names the incident by its number, as the page did: `12a` / `12r`, or `ACK 12` /
 `RES 12`; a bare `a` / `r` answers the latest page sent to that phone. STOP and START follow
@@ -68,3 +69,18 @@ def paged_incident(phone: str, number: int | None) -> tuple[Incident, int] | Non
 def sms_opt_out(phone: str, *, stop: bool) -> int:
     """STOP: no more texts to this number; START: texts again. Returns the methods changed."""
     return sms_methods(phone).update(opted_out_at=timezone.now() if stop else None)
+
+
+def voice_page(*, notification_id: int, call_sid: str, called: str) -> Notification | None:
+    """The voice page a keypress answers: the call must be the one placed for that delivery
+    (its CallSid; or, if the worker died before recording the sid, the number called)."""
+    page = (
+        Notification.objects.filter(pk=notification_id, channel=Channel.VOICE)
+        .select_related("incident", "user")
+        .first()
+    )
+    if page is None or page.incident is None:
+        return None
+    if page.provider_message_id:
+        return page if call_sid and page.provider_message_id == call_sid else None
+    return page if called and page.address == called else None

@@ -45,7 +45,7 @@ def _signed(request: HttpRequest) -> bool:
     )
 
 
-def _refusal(request: HttpRequest) -> HttpResponse | None:
+def twilio_refusal(request: HttpRequest) -> HttpResponse | None:
     if not settings.TWILIO_AUTH_TOKEN:
         return JsonResponse(
             {"error": "not_configured", "message": "Twilio is not configured here."}, status=404
@@ -62,7 +62,7 @@ def _refusal(request: HttpRequest) -> HttpResponse | None:
 @require_POST
 def message_status(request: HttpRequest) -> HttpResponse:
     """Twilio's delivery receipts for our texts: delivered, or failed with the carrier's code."""
-    if refused := _refusal(request):
+    if refused := twilio_refusal(request):
         return refused
     status = request.POST.get("MessageStatus", "")
     if status in ("delivered", "undelivered", "failed"):
@@ -79,7 +79,7 @@ def message_status(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def sms_inbound(request: HttpRequest) -> HttpResponse:
-    if refused := _refusal(request):
+    if refused := twilio_refusal(request):
         return refused
     phone, text = request.POST.get("From", ""), request.POST.get("Body", "")
     reply = parse_reply(text)
@@ -95,16 +95,23 @@ def sms_inbound(request: HttpRequest) -> HttpResponse:
         which = f"incident {reply.number}" if reply.number else "any incident"
         return _twiml(f"No page about {which} was sent to this number. {HELP}")
     incident, user_id = found
-    return _twiml(_act(incident, User.objects.get(pk=user_id), reply.action))
+    return _twiml(incident_act(incident, User.objects.get(pk=user_id), reply.action))
 
 
-def _act(incident, user: User, action: str) -> str:
+VERBS = {
+    "acknowledge": (lifecycle.acknowledge, "Acknowledged"),
+    "resolve": (lifecycle.resolve, "Resolved"),
+    "escalate": (lifecycle.escalate_now, "Escalated"),
+}
+
+
+def incident_act(incident, user: User, action: str) -> str:
+    """Act on an incident as the person who answered a page; the answer to read or text back."""
     try:
         require(user, incident.organization_id, Action.INCIDENT_RESPOND)
     except PermissionDenied:
         return f"You may not change incidents of this organization (#{incident.number})."
-    verb = lifecycle.acknowledge if action == "acknowledge" else lifecycle.resolve
-    done = "Acknowledged" if action == "acknowledge" else "Resolved"
+    verb, done = VERBS[action]
     try:
         result = verb(incident_id=incident.pk, actor=Actor.for_user(user))
     except ValidationError as exc:  # TransitionError: resolved already, say
