@@ -10,6 +10,9 @@
 A run that finds the row SENDING knows an earlier run died between steps 1 and 3: the message
 may or may not have left, so it is not sent again; the row is FAILED with "outcome unknown" and
 the person's other deliveries (their next rule, the next level) still go.
+
+Pages pass the address's throttles (notifications/throttle.py) in the claim; one held back
+waits and then carries the others due with it (notifications/digest.py).
 """
 
 from __future__ import annotations
@@ -20,59 +23,25 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from incidents.models import EventKind, IncidentEvent, Status
-from notifications.dispatch import Outgoing, prepare, send, unavailable
-from notifications.models import (
-    FINISHED,
-    DeliveryAttempt,
-    DeliveryStatus,
-    Notification,
-    RequestStatus,
+from notifications.digest import (
+    digest_line,
+    riders_gather,
+    riders_of,
+    riders_release,
+    riders_settle,
 )
+from notifications.dispatch import Outgoing, prepare, send, unavailable
+from notifications.models import Channel, DeliveryAttempt, DeliveryStatus, Notification, Reason
 from notifications.providers.base import ProviderError
+from notifications.records import close, unwanted
 from notifications.services import defer_delivery
+from notifications.throttle import HELD, Hold, address_lock, verdict
 
 logger = logging.getLogger(__name__)
 
 BACKOFF = (timedelta(seconds=5), timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10))
 MAX_ATTEMPTS = len(BACKOFF) + 1
 EARLY = timedelta(seconds=1)  # a job may start a little before its row's due time
-
-
-def _unwanted(notification: Notification) -> str:
-    """Why the page is no longer wanted, or "" if it still is."""
-    incident = notification.incident
-    if incident is None:  # a test message or a verification code: wanted until sent
-        return ""
-    if incident.status in (Status.RESOLVED, Status.SNOOZED):
-        return f"incident {incident.status}"
-    # Acknowledged after the page was asked for. (A page asked for while acknowledged was an
-    # explicit "escalate now": it goes.)
-    acknowledged_since = IncidentEvent.objects.filter(
-        incident_id=incident.pk,
-        kind=EventKind.ACKNOWLEDGED,
-        created_at__gte=notification.request.created_at,
-    ).exists()
-    if incident.status == Status.ACKNOWLEDGED and acknowledged_since:
-        return "incident acknowledged"
-    return ""
-
-
-def _finish_request(notification: Notification) -> None:
-    request = notification.request
-    if request is None:
-        return
-    open_ = request.deliveries.exclude(status__in=FINISHED).exclude(pk=notification.pk)
-    if not open_.exists():
-        request.status = RequestStatus.DONE
-        request.save(update_fields=["status"])
-
-
-def _close(notification: Notification, status: DeliveryStatus, error: str = "") -> None:
-    notification.status, notification.error = status, error[:2000]
-    notification.updated_at = timezone.now()
-    notification.save(update_fields=["status", "error", "updated_at"])
-    _finish_request(notification)
 
 
 def _claim(notification_id: int) -> tuple[Notification, Outgoing] | None:
@@ -86,32 +55,56 @@ def _claim(notification_id: int) -> tuple[Notification, Outgoing] | None:
         if notification is None:
             return None
         if notification.status == DeliveryStatus.SENDING:
+            if notification.carried_by_id is not None:
+                return None  # riding in another page's message, which settles it
             DeliveryAttempt.objects.filter(
                 notification=notification, number=notification.attempts
             ).update(finished_at=timezone.now(), outcome="unknown")
-            _close(
-                notification,
-                DeliveryStatus.FAILED,
-                "outcome unknown: the worker stopped while sending; not sent again",
-            )
+            unknown = "outcome unknown: the worker stopped while sending; not sent again"
+            close(notification, DeliveryStatus.FAILED, unknown)
+            riders_settle(notification, DeliveryStatus.FAILED, unknown)
             return None
         if notification.status != DeliveryStatus.PENDING:
             return None
-        if notification.due_at > timezone.now() + EARLY:
+        now = timezone.now()
+        if notification.due_at > now + EARLY:
             return None  # a stray older job: the row was rescheduled and has its own job
-        if why := _unwanted(notification):
-            _close(notification, DeliveryStatus.CANCELLED, why)
+        if why := unwanted(notification):
+            close(notification, DeliveryStatus.CANCELLED, why)
+            riders_release(notification)
             return None
         if why := unavailable(notification.channel):
-            _close(notification, DeliveryStatus.FAILED, why)
+            close(notification, DeliveryStatus.FAILED, why)
+            riders_release(notification)
             return None
+        more = ""
+        if notification.reason == Reason.ESCALATION:
+            address_lock(notification.channel, notification.address)
+            allowed = verdict(notification.channel, notification.address, now)
+            if allowed.hold:
+                _hold(notification, allowed.hold)
+                return None
+            riders = riders_of(notification)  # carried over from a failed attempt
+            if allowed.last_slot or notification.error.startswith(HELD):
+                riders += riders_gather(notification, now, EARLY)
+            more = digest_line(notification, riders)
         notification.status = DeliveryStatus.SENDING
         notification.attempts += 1
-        notification.updated_at = timezone.now()
-        notification.save(update_fields=["status", "attempts", "updated_at"])
+        notification.updated_at = notification.last_attempt_at = now
+        notification.save(update_fields=["status", "attempts", "updated_at", "last_attempt_at"])
         DeliveryAttempt.objects.create(notification=notification, number=notification.attempts)
-        message = prepare(notification)
-        return notification, message
+        return notification, prepare(notification, more)
+
+
+def _hold(notification: Notification, hold: Hold) -> None:
+    """Over a throttle: wait, PENDING, until a slot frees (then carry whatever else is due)."""
+    channel = Channel(notification.channel).label
+    notification.due_at = hold.until
+    notification.error = f"{HELD}{channel} throttle ({hold.layer}) until {hold.until:%H:%M:%S} UTC"
+    notification.updated_at = timezone.now()
+    notification.save(update_fields=["due_at", "error", "updated_at"])
+    riders_release(notification)
+    defer_delivery(notification)
 
 
 def _record(
@@ -133,10 +126,13 @@ def _record(
         if error is None:
             notification.sent_at, notification.provider_message_id = now, message_id
             notification.save(update_fields=["sent_at", "provider_message_id"])
-            _close(notification, DeliveryStatus.SENT)
+            close(notification, DeliveryStatus.SENT)
+            riders_settle(notification, DeliveryStatus.SENT)
         elif error.permanent or attempt >= MAX_ATTEMPTS:
-            _close(notification, DeliveryStatus.FAILED, str(error))
+            close(notification, DeliveryStatus.FAILED, str(error))
+            riders_settle(notification, DeliveryStatus.FAILED, f"digest failed: {error}")
         else:
+            # Riders stay with it: the retry carries them (and whatever is due by then).
             notification.status = DeliveryStatus.PENDING
             notification.error = str(error)[:2000]
             notification.due_at = now + BACKOFF[attempt - 1]

@@ -77,10 +77,11 @@ def summary_of(notification: Notification) -> IncidentSummary:
     )
 
 
-def prepare(notification: Notification) -> Outgoing:
-    """The message for a delivery record, rendered for its channel and reason."""
+def prepare(notification: Notification, more: str = "") -> Outgoing:
+    """The message for a delivery record, rendered for its channel and reason; `more` is the
+    digest line of the pages riding along (notifications/digest.py)."""
     if notification.reason == Reason.ESCALATION:
-        return _page(notification, notification.request.level)
+        return _page(notification, notification.request.level, more)
     if notification.reason == Reason.VERIFICATION:
         method = notification.contact_method
         code = verification_code(method) if method else ""
@@ -117,10 +118,10 @@ def _plain(notification: Notification, plain: PlainMessage) -> Outgoing:
     raise ValueError(f"no renderer for {channel}")
 
 
-def _page(notification: Notification, level: int) -> Outgoing:
+def _page(notification: Notification, level: int, more: str) -> Outgoing:
     summary = summary_of(notification)
     if notification.channel == Channel.EMAIL:
-        rendered = render_page_email(summary, level=level, ack_url=ack_url(notification))
+        rendered = render_page_email(summary, level=level, ack_url=ack_url(notification), more=more)
         return Outgoing(
             Channel.EMAIL,
             EmailMessage(
@@ -137,12 +138,14 @@ def _page(notification: Notification, level: int) -> Outgoing:
             notification.channel,
             SmsMessage(
                 to=notification.address,
-                body=render_page_sms(summary, level=level),
+                body=render_page_sms(summary, level=level, more=more),
                 status_callback=f"{settings.BASE_URL}/api/v1/twilio/status",
             ),
         )
     if notification.channel == Channel.SLACK:
-        text, blocks = render_page_chat(summary, level=level, ack_url=ack_url(notification))
+        text, blocks = render_page_chat(
+            summary, level=level, ack_url=ack_url(notification), more=more
+        )
         return Outgoing(
             Channel.SLACK, ChatMessage(to=notification.address, text=text, blocks=blocks)
         )
@@ -154,7 +157,9 @@ def _page(notification: Notification, level: int) -> Outgoing:
                 endpoint=notification.address,
                 p256dh=keys.get("p256dh", ""),
                 auth=keys.get("auth", ""),
-                payload=render_page_push(summary, level=level, ack_url=ack_url(notification)),
+                payload=render_page_push(
+                    summary, level=level, ack_url=ack_url(notification), more=more
+                ),
             ),
         )
     if notification.channel == Channel.VOICE:
@@ -162,7 +167,7 @@ def _page(notification: Notification, level: int) -> Outgoing:
             Channel.VOICE,
             VoiceMessage(
                 to=notification.address,
-                speech=render_page_voice(summary, level=level),
+                speech=render_page_voice(summary, level=level, more=more),
                 gather_url=f"{settings.BASE_URL}/api/v1/twilio/voice/{notification.pk}/gather",
                 status_callback=f"{settings.BASE_URL}/api/v1/twilio/call-status",
             ),

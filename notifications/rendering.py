@@ -26,16 +26,33 @@ class RenderedEmail:
     html: str
 
 
-def _subject(incident: IncidentSummary, level: int) -> str:
+def _subject(incident: IncidentSummary, level: int, more: str) -> str:
     urgency = "" if incident.urgency == "high" else f" [{incident.urgency}]"
     title = " ".join(incident.title.split())[:150]
-    return f"[OpsKnight] #{incident.number} {title} ({incident.service}, level {level}){urgency}"
+    extra = f" {more}" if more else ""
+    return (
+        f"[OpsKnight] #{incident.number} {title} ({incident.service}, level {level}){urgency}"
+        f"{extra}"
+    )
 
 
-def render_page_email(incident: IncidentSummary, *, level: int, ack_url: str = "") -> RenderedEmail:
-    context = {"incident": incident, "level": level, "ack_url": ack_url}
+def _incidents_url(incident: IncidentSummary) -> str:
+    return incident.url.rsplit("/incidents/", 1)[0] + "/incidents/"
+
+
+def render_page_email(
+    incident: IncidentSummary, *, level: int, ack_url: str = "", more: str = ""
+) -> RenderedEmail:
+    """`more`: the digest line ("and 11 more incidents on X") when a throttle held pages."""
+    context = {
+        "incident": incident,
+        "level": level,
+        "ack_url": ack_url,
+        "more": more,
+        "incidents_url": _incidents_url(incident),
+    }
     return RenderedEmail(
-        subject=_subject(incident, level),
+        subject=_subject(incident, level, more),
         text=render_to_string("notifications/page_email.txt", context),
         html=render_to_string("notifications/page_email.html", context),
     )
@@ -44,10 +61,13 @@ def render_page_email(incident: IncidentSummary, *, level: int, ack_url: str = "
 SMS_LIMIT = 320  # two segments: long enough for a title, short enough to arrive whole
 
 
-def render_page_sms(incident: IncidentSummary, *, level: int) -> str:
-    """Number first (replies will name it), then what broke, then the link."""
+def render_page_sms(incident: IncidentSummary, *, level: int, more: str = "") -> str:
+    """Number first (replies will name it), then what broke, then the link; a digest names
+    the count held back and links to the incident list."""
     head = f"OpsKnight #{incident.number} [{incident.service}] "
     tail = f" (level {level}, {incident.urgency}) {incident.url}"
+    if more:
+        tail = f" (level {level}, {incident.urgency}) {more}: {_incidents_url(incident)}"
     room = SMS_LIMIT - len(head) - len(tail)
     title = " ".join(incident.title.split())
     if len(title) > room:
@@ -56,13 +76,15 @@ def render_page_sms(incident: IncidentSummary, *, level: int) -> str:
 
 
 def render_page_chat(
-    incident: IncidentSummary, *, level: int, ack_url: str = ""
+    incident: IncidentSummary, *, level: int, ack_url: str = "", more: str = ""
 ) -> tuple[str, tuple[dict, ...]]:
     """Slack text and Block Kit blocks: what broke, where, and buttons to open or acknowledge."""
     text = (
         f"Incident #{incident.number}: {incident.title[:200]} "
         f"({incident.service}, {incident.urgency}, level {level})"
     )
+    if more:
+        text = f"{text}, {more}"
     buttons = [
         {"type": "button", "text": {"type": "plain_text", "text": "Open"}, "url": incident.url}
     ]
@@ -90,7 +112,7 @@ def render_page_chat(
                 {
                     "type": "mrkdwn",
                     "text": f"{incident.service} · {incident.urgency} urgency"
-                    f" · escalation level {level}",
+                    f" · escalation level {level}" + (f" · {more}" if more else ""),
                 }
             ],
         },
@@ -99,13 +121,16 @@ def render_page_chat(
     return text, blocks
 
 
-def render_page_push(incident: IncidentSummary, *, level: int, ack_url: str = "") -> str:
+def render_page_push(
+    incident: IncidentSummary, *, level: int, ack_url: str = "", more: str = ""
+) -> str:
     """The JSON payload the service worker shows as a notification (with an acknowledge
     action when there is a link)."""
+    body = f"{incident.service} · {incident.urgency} · level {level}"
     return json.dumps(
         {
             "title": f"#{incident.number} {incident.title[:120]}",
-            "body": f"{incident.service} · {incident.urgency} · level {level}",
+            "body": f"{body}, {more}" if more else body,
             "url": incident.url,
             "ack_url": ack_url,
             "tag": f"incident-{incident.id}",
@@ -113,12 +138,13 @@ def render_page_push(incident: IncidentSummary, *, level: int, ack_url: str = ""
     )
 
 
-def render_page_voice(incident: IncidentSummary, *, level: int) -> str:
+def render_page_voice(incident: IncidentSummary, *, level: int, more: str = "") -> str:
     """What text-to-speech reads when the call is answered (the menu is the provider's)."""
     title = " ".join(incident.title.split())[:200]
+    extra = f" There are also {more.removeprefix('and ')} waiting." if more else ""
     return (
         f"This is OpsKnight. Incident {incident.number}, {incident.urgency} urgency, "
-        f"on service {incident.service}: {title}. Escalation level {level}."
+        f"on service {incident.service}: {title}. Escalation level {level}.{extra}"
     )
 
 

@@ -147,4 +147,8 @@ def delivery_status_update(
         row.error = "" if delivered else error[:2000]
         row.updated_at = timezone.now()
         row.save(update_fields=["status", "error", "updated_at"])
+        # Pages that rode in this message (a digest) share its fate.
+        Notification.objects.filter(carried_by=row, status=DeliveryStatus.SENT).update(
+            status=row.status, updated_at=row.updated_at
+        )
         return row
