@@ -5,6 +5,9 @@ Everything here acts on one person's own rows; views find the rows through the o
 selectors (another person's method is a 404) before calling in. Codes and test messages are
 Notification rows delivered by the ordinary delivery job, so they are recorded and retried
 like pages, and they commit (or not) with the change that asked for them.
+
+This module must not import notifications.dispatch: dispatch renders the email verification
+link from `email_verification_url` here, and the import would go round in a circle.
 """
 
 from __future__ import annotations
@@ -64,8 +67,7 @@ def _phone(address: str) -> str:
     text = address.strip()
     if not text.startswith("+"):
         raise ValidationError(
-            "Enter the number in international format: + and the country code, "
-            "e.g. +14155550123."
+            "Enter the number in international format: + and the country code, e.g. +14155550123."
         )
     try:
         number = phonenumbers.parse(text, None)
@@ -80,8 +82,9 @@ def _phone(address: str) -> str:
     if reason == phonenumbers.ValidationResult.INVALID_COUNTRY_CODE:
         raise ValidationError("This phone number's country code does not exist.")
     if not phonenumbers.is_valid_number(number):
-        region = phonenumbers.region_code_for_number(number) or "its country code"
-        raise ValidationError(f"This is not a valid phone number for {region}.")
+        code = number.country_code
+        region = phonenumbers.region_code_for_country_code(code)
+        raise ValidationError(f"This is not a valid phone number for +{code} ({region}).")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -73,6 +73,9 @@ def _claim(notification_id: int) -> tuple[Notification, Outgoing] | None:
             close(notification, DeliveryStatus.CANCELLED, why)
             riders_release(notification)
             return None
+        if notification.reason != Reason.ESCALATION and notification.contact_method_id is None:
+            close(notification, DeliveryStatus.CANCELLED, "the contact method was removed")
+            return None
         if why := unavailable(notification.channel):
             close(notification, DeliveryStatus.FAILED, why)
             riders_release(notification)

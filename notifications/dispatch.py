@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from html import escape
 
 from django.conf import settings
+from django.utils.html import urlize
 from django.utils.module_loading import import_string
 
 from notifications.ack_links import ack_url
+from notifications.contacts import email_verification_url
 from notifications.models import Channel, Notification, Reason
 from notifications.providers.base import (
     ChatMessage,
@@ -25,6 +26,7 @@ from notifications.providers.base import (
 from notifications.rendering import (
     IncidentSummary,
     PlainMessage,
+    render_email_verification,
     render_page_chat,
     render_page_email,
     render_page_push,
@@ -84,7 +86,10 @@ def prepare(notification: Notification, more: str = "") -> Outgoing:
         return _page(notification, notification.request.level, more)
     if notification.reason == Reason.VERIFICATION:
         method = notification.contact_method
-        code = verification_code(method) if method else ""
+        if notification.channel == Channel.EMAIL:  # verified by a link, not a code
+            url = email_verification_url(method)
+            return _plain(notification, render_email_verification(method.address, url))
+        code = verification_code(method)
         plain = render_verification(code, spoken=notification.channel == Channel.VOICE)
     else:
         plain = render_test(Channel(notification.channel).label)
@@ -94,7 +99,9 @@ def prepare(notification: Notification, more: str = "") -> Outgoing:
 def _plain(notification: Notification, plain: PlainMessage) -> Outgoing:
     channel, to = notification.channel, notification.address
     if channel == Channel.EMAIL:
-        html = f"<p>{escape(plain.text)}</p>"
+        html = "".join(
+            f"<p>{urlize(part, autoescape=True)}</p>" for part in plain.text.split("\n\n")
+        )
         message_id = f"<notification-{notification.pk}@opsknight>"
         return Outgoing(channel, EmailMessage(to, plain.subject, plain.text, html, message_id))
     if channel in (Channel.SMS, Channel.WHATSAPP):

@@ -44,6 +44,9 @@ class CodeForm(forms.Form):
     code = forms.CharField(max_length=12, strip=True)
 
 
+EMPTY_ROWS = 3
+
+
 class RulesForm(forms.Form):
     """Up to MAX_RULES rows of "after N minutes, use method M"; empty rows are ignored, and no
     rows at all means the organization defaults."""
@@ -76,10 +79,17 @@ class RulesForm(forms.Form):
                 initial=str(rule.contact_method_id) if rule else "",
                 label="use",
             )
+        # The rules there are and a few empty rows to add more, not always all ten.
+        filled = [
+            i
+            for i in range(MAX_RULES)
+            if self.data.get(f"method_{i}") or self.data.get(f"delay_{i}")
+        ]
+        self.shown = min(MAX_RULES, max(len(rules), filled[-1] + 1 if filled else 0) + EMPTY_ROWS)
 
     @property
     def rows(self) -> list[tuple[forms.BoundField, forms.BoundField]]:
-        return [(self[f"delay_{i}"], self[f"method_{i}"]) for i in range(MAX_RULES)]
+        return [(self[f"delay_{i}"], self[f"method_{i}"]) for i in range(self.shown)]
 
     @property
     def rules(self) -> list[tuple[int, int]]:

@@ -172,3 +172,11 @@ def render_verification(code: str, *, spoken: bool = False) -> PlainMessage:
     else:
         text = f"Your OpsKnight verification code is {code}. It expires in 15 minutes."
     return PlainMessage(subject="[OpsKnight] Your verification code", text=text)
+
+
+def render_email_verification(address: str, url: str) -> PlainMessage:
+    return PlainMessage(
+        subject="[OpsKnight] Confirm your email address",
+        text=f"Open this link to receive OpsKnight pages at {address}: {url}\n\n"
+        "The link expires in 24 hours. If you did not ask for this, ignore this email.",
+    )

@@ -16,7 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("opsknight.api.urls")),
     path("incidents/", include("incidents.urls")),
-    path("notifications/", include("notifications.urls")),
+    path("", include("notifications.urls")),
     path("calendars/", include("oncall.urls")),
     path("", include("escalation.urls")),
     path("", include("integrations.urls")),
