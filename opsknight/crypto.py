@@ -2,7 +2,8 @@
 
 Fernet (AES-128-CBC + HMAC-SHA256) from `cryptography`. ENCRYPTION_KEYS lists Fernet keys,
 newest first: the first encrypts, all decrypt, so keys rotate without downtime
-(`manage.py rotate_encryption` re-encrypts later). Unset, one key is derived from SECRET_KEY.
+(`manage.py rotate_encryption` re-encrypts every stored secret with the newest key, after
+which the old key can be dropped). Unset, one key is derived from SECRET_KEY.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import hashlib
 from functools import cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.apps import apps
 from django.conf import settings
+from django.db import models
 
 
 class DecryptionError(ValueError):
@@ -39,6 +42,30 @@ def decrypt(token: str) -> str:
         raise DecryptionError(
             "cannot decrypt a stored secret: ENCRYPTION_KEYS (or SECRET_KEY) changed"
         ) from exc
+
+
+def rotate(token: str) -> str:
+    """The same secret, encrypted with the newest key (whichever key it was under)."""
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken as exc:
+        raise DecryptionError(
+            "cannot decrypt a stored secret with any key in ENCRYPTION_KEYS"
+        ) from exc
+
+
+def encrypted_fields() -> list[tuple[type[models.Model], list[str]]]:
+    """Every model's encrypted columns: by convention, the text fields named `*_encrypted`."""
+    found = []
+    for model in apps.get_models():
+        names = [
+            field.name
+            for field in model._meta.get_fields()
+            if isinstance(field, models.TextField) and field.name.endswith("_encrypted")
+        ]
+        if names:
+            found.append((model, names))
+    return found
 
 
 def clear_cache() -> None:
