@@ -22,6 +22,7 @@ from django.utils import timezone
 from escalation import engine
 from escalation.models import AuditFinding, EscalationState, EscalationStatus
 from incidents.models import Incident
+from notifications.outbound.services import outbound_overdue_requeue
 from notifications.selectors import undelivered_requests
 from notifications.services import overdue_deliveries_requeue
 from opsknight.selectors import live_job_args
@@ -135,7 +136,8 @@ def _undelivered(now: datetime) -> int:
 
 
 def _requeue_deliveries(now: datetime) -> int:
-    """Deliveries a minute past due whose job is gone get a new one (notifications decides)."""
+    """Deliveries and outbound posts a minute past due whose job is gone get a new one
+    (notifications decides which)."""
     requeued = overdue_deliveries_requeue(due_before=now - DELIVERY_OVERDUE_AFTER)
     for delivery in requeued:
         _record(
@@ -146,7 +148,17 @@ def _requeue_deliveries(now: datetime) -> int:
             f"{delivery.due_at.isoformat()} and had no job; queued a new one",
             repaired=True,
         )
-    return len(requeued)
+    posts = outbound_overdue_requeue(due_before=now - DELIVERY_OVERDUE_AFTER)
+    for post in posts:
+        _record(
+            AuditFinding.Kind.OVERDUE_DELIVERY,
+            f"outbound:{post.pk}:{post.attempts}",
+            post.incident_id,
+            f"{post.event} post to destination {post.destination_id} was due at "
+            f"{post.due_at.isoformat()} and had no job; queued a new one",
+            repaired=True,
+        )
+    return len(requeued) + len(posts)
 
 
 def ping_heartbeat(url: str) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from procrastinate.contrib.django import app
 
 from notifications.delivery import delivery_run
+from notifications.outbound.delivery import outbound_delivery_run
+from notifications.outbound.services import POST_OUTBOUND
 from notifications.services import DELIVER, QUEUE
 
 
@@ -14,3 +16,10 @@ from notifications.services import DELIVER, QUEUE
 def deliver(*, notification_id: int) -> None:
     """Send one delivery record's message, once."""
     delivery_run(notification_id=notification_id)
+
+
+# Same shape as `deliver`: the row keeps its own retries and backoff; no procrastinate retry.
+@app.task(queue=QUEUE, name=POST_OUTBOUND)
+def post_outbound(*, delivery_id: int) -> None:
+    """Post one incident event to one outbound destination, once."""
+    outbound_delivery_run(delivery_id=delivery_id)

@@ -8,6 +8,7 @@ on every transport-security default.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -250,6 +251,28 @@ CACHES = {
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# EMAIL_ESP sends through an email service's API instead (django-anymail): sendgrid,
+# amazon_ses, resend, mailgun, postmark. Its settings come from ANYMAIL_* variables, e.g.
+# ANYMAIL_SENDGRID_API_KEY, ANYMAIL_MAILGUN_API_KEY (see anymail's docs for each service).
+EMAIL_ESP_BACKENDS = {
+    "sendgrid": "anymail.backends.sendgrid.EmailBackend",
+    "amazon_ses": "anymail.backends.amazon_ses.EmailBackend",
+    "resend": "anymail.backends.resend.EmailBackend",
+    "mailgun": "anymail.backends.mailgun.EmailBackend",
+    "postmark": "anymail.backends.postmark.EmailBackend",
+}
+EMAIL_ESP = env.str("EMAIL_ESP", default="")
+if EMAIL_ESP:
+    if EMAIL_ESP not in EMAIL_ESP_BACKENDS:
+        raise ImproperlyConfigured(
+            f"EMAIL_ESP={EMAIL_ESP!r} is not one of {', '.join(EMAIL_ESP_BACKENDS)}."
+        )
+    EMAIL_BACKEND = EMAIL_ESP_BACKENDS[EMAIL_ESP]
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_")
+}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="OpsKnight <opsknight@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Twilio (SMS, voice, WhatsApp). Without an account SID, SMS and voice pages fail with "no SMS
@@ -284,6 +307,12 @@ VAPID_PRIVATE_KEY = env.str("VAPID_PRIVATE_KEY", default="")
 VAPID_PUBLIC_KEY = env.str("VAPID_PUBLIC_KEY", default="")
 VAPID_SUBJECT = env.str("VAPID_SUBJECT", default="mailto:opsknight@localhost")
 PUSH_ALLOW_PRIVATE_ADDRESSES = env.bool("PUSH_ALLOW_PRIVATE_ADDRESSES", default=False)
+# Outbound chat/webhook destinations (notifications/outbound): organizations enter these URLs,
+# so hosts resolving to private, loopback or link-local addresses, and plain http, are refused
+# unless this is set (a lab, or the tests' loopback servers).
+OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env.bool("OUTBOUND_ALLOW_PRIVATE_ADDRESSES", default=False)
+# Telegram Bot API; a proxy (or the tests' loopback server) may stand in for it.
+TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
 NOTIFICATION_PUSH_PROVIDER = env.str(
     "NOTIFICATION_PUSH_PROVIDER", default="notifications.providers.webpush.WebPushProvider"
 )

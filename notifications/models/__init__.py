@@ -7,6 +7,13 @@ from notifications.models.deliveries import (
     DeliveryStatus,
     Notification,
 )
+from notifications.models.outbound import (
+    OutboundDelivery,
+    OutboundDestination,
+    OutboundEvent,
+    OutboundKind,
+    OutboundStatus,
+)
 from notifications.models.requests import Channel, NotificationRequest, Reason, RequestStatus
 
 __all__ = [
@@ -18,6 +25,11 @@ __all__ = [
     "Notification",
     "NotificationRequest",
     "NotificationRule",
+    "OutboundDelivery",
+    "OutboundDestination",
+    "OutboundEvent",
+    "OutboundKind",
+    "OutboundStatus",
     "Reason",
     "RequestStatus",
 ]

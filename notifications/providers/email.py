@@ -1,10 +1,11 @@
-"""Email through Django's configured backend (`EMAIL_URL`: SMTP out of the box, the console in
-development; django-anymail backends plug in the same way)."""
+"""Email through Django's configured backend: SMTP (`EMAIL_URL`) out of the box, the console in
+development, or an email service's API through django-anymail (`EMAIL_ESP`)."""
 
 from __future__ import annotations
 
 import smtplib
 
+from anymail.exceptions import AnymailError, AnymailRecipientsRefused
 from django.core.mail import EmailMultiAlternatives, get_connection
 
 from notifications.providers.base import EmailMessage, ProviderError, SendResult
@@ -31,6 +32,16 @@ class DjangoEmailProvider:
             mail.send(fail_silently=False)
         except _PERMANENT as exc:
             raise ProviderError(f"refused by the mail server: {exc}", permanent=True) from exc
-        except (OSError, smtplib.SMTPException) as exc:
+        except AnymailRecipientsRefused as exc:
+            raise ProviderError(f"refused by the email service: {exc}", permanent=True) from exc
+        except AnymailError as exc:
+            status = getattr(exc, "status_code", None)
+            permanent = status is not None and 400 <= status < 500 and status not in (408, 429)
+            raise ProviderError(
+                f"email service refused ({status}): {str(exc).splitlines()[0]}",
+                permanent=permanent,
+            ) from exc
+        except (OSError, smtplib.SMTPException) as exc:  # after anymail's (an OSError too)
             raise ProviderError(f"mail server unavailable: {exc}") from exc
-        return SendResult(provider_message_id=message.message_id)
+        status = getattr(mail, "anymail_status", None)  # the service's own id, when it gives one
+        return SendResult(provider_message_id=(status and status.message_id) or message.message_id)
