@@ -291,6 +291,11 @@ NOTIFICATION_WHATSAPP_PROVIDER = env.str(
     "NOTIFICATION_WHATSAPP_PROVIDER",
     default="notifications.providers.twilio_sms.TwilioWhatsAppProvider",
 )
+# Amazon SNS as the SMS provider instead (NOTIFICATION_SMS_PROVIDER=
+# notifications.providers.sns_sms.SnsSmsProvider): its region, optional sender id and endpoint.
+AWS_SNS_REGION = env.str("AWS_SNS_REGION", default="")
+AWS_SNS_SENDER_ID = env.str("AWS_SNS_SENDER_ID", default="")
+AWS_SNS_ENDPOINT_URL = env.str("AWS_SNS_ENDPOINT_URL", default="")
 NOTIFICATION_SMS_PROVIDER = env.str(
     "NOTIFICATION_SMS_PROVIDER", default="notifications.providers.twilio_sms.TwilioSmsProvider"
 )
