@@ -207,3 +207,6 @@ class OutboundDeliveryAdmin(ReadOnly, admin.ModelAdmin):
         "updated_at",
     ]
     fields = readonly_fields
+
+
+from notifications import admin_accounts  # noqa: E402, F401  (registers provider accounts)

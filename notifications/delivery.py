@@ -30,7 +30,7 @@ from notifications.digest import (
     riders_release,
     riders_settle,
 )
-from notifications.dispatch import Outgoing, prepare, send, unavailable
+from notifications.dispatch import Outgoing, organization_of, prepare, send, unavailable
 from notifications.models import Channel, DeliveryAttempt, DeliveryStatus, Notification, Reason
 from notifications.providers.base import ProviderError
 from notifications.records import close, unwanted
@@ -76,7 +76,7 @@ def _claim(notification_id: int) -> tuple[Notification, Outgoing] | None:
         if notification.reason != Reason.ESCALATION and notification.contact_method_id is None:
             close(notification, DeliveryStatus.CANCELLED, "the contact method was removed")
             return None
-        if why := unavailable(notification.channel):
+        if why := unavailable(notification.channel, organization_of(notification)):
             close(notification, DeliveryStatus.FAILED, why)
             riders_release(notification)
             return None

@@ -6,12 +6,13 @@ Adding a channel means a renderer, an adapter, and a branch in `_page`, `_plain`
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.utils.html import urlize
 from django.utils.module_loading import import_string
 
+from notifications.accounts import home_organization
 from notifications.ack_links import ack_url
 from notifications.contacts import email_verification_url
 from notifications.models import Channel, Notification, Reason
@@ -58,12 +59,19 @@ def _provider(channel: str):
     return import_string(getattr(settings, name)) if name else None
 
 
-def unavailable(channel: str) -> str:
-    """Why this channel cannot deliver here, or "" if it can."""
+def unavailable(channel: str, organization_id: int | None = None) -> str:
+    """Why this channel cannot deliver here (for this organization), or "" if it can."""
     provider = _provider(channel)
-    if provider is None or not provider.is_configured():
+    if provider is None or not provider.is_configured(organization_id):
         return f"no {Channel(channel).label} provider is configured"
     return ""
+
+
+def organization_of(notification: Notification) -> int | None:
+    """Whose provider accounts carry this message (notifications/accounts.py)."""
+    if notification.incident is not None:
+        return notification.incident.organization_id
+    return home_organization(notification.user_id)
 
 
 def summary_of(notification: Notification) -> IncidentSummary:
@@ -81,7 +89,16 @@ def summary_of(notification: Notification) -> IncidentSummary:
 
 def prepare(notification: Notification, more: str = "") -> Outgoing:
     """The message for a delivery record, rendered for its channel and reason; `more` is the
-    digest line of the pages riding along (notifications/digest.py)."""
+    digest line of the pages riding along (notifications/digest.py). Messages of channels
+    with per-organization accounts say whose account carries them."""
+    outgoing = _render(notification, more)
+    if hasattr(outgoing.message, "organization_id"):
+        message = replace(outgoing.message, organization_id=organization_of(notification))
+        return Outgoing(outgoing.channel, message)
+    return outgoing
+
+
+def _render(notification: Notification, more: str) -> Outgoing:
     if notification.reason == Reason.ESCALATION:
         return _page(notification, notification.request.level, more)
     if notification.reason == Reason.VERIFICATION:

@@ -24,6 +24,7 @@ from incidents import services as lifecycle
 from incidents.models import Urgency
 from incidents.selectors import incident_for_user
 from notifications import contacts, selectors
+from notifications.accounts import home_organization
 from notifications.ack_links import AckLinkError, read_ack_token, use_ack_link
 from notifications.dispatch import unavailable
 from notifications.forms import CodeForm, ContactMethodForm, RulesForm
@@ -101,7 +102,9 @@ def _profile(request: HttpRequest, status: int = 200, **bound: object) -> HttpRe
         "add_form": bound.get("add_form") or ContactMethodForm(),
         "urgencies": urgencies,
         "unavailable": [
-            (label, why) for value, label in Channel.choices if (why := unavailable(value))
+            (label, why)
+            for value, label in Channel.choices
+            if (why := unavailable(value, home_organization(user.pk)))
         ],
         "history": selectors.user_notification_history(user=user),
         "history_shown": selectors.HISTORY_SHOWN,
@@ -151,7 +154,7 @@ def _method_action(
 
 def _reachable(method: ContactMethod) -> None:
     # Said now rather than as a failed delivery a moment later: the person is looking.
-    if why := unavailable(method.channel):
+    if why := unavailable(method.channel, home_organization(method.user_id)):
         raise ValidationError(f"Cannot send: {why} here; ask an administrator.")
 
 

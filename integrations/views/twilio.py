@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 
 from incidents import services as lifecycle
+from notifications.accounts import twilio_auth_token
 from notifications.models import Channel
 from notifications.services import delivery_status_update
 from notifications.sms_replies import paged_incident, parse_reply, sms_methods, sms_opt_out
@@ -36,21 +37,22 @@ def _twiml(text: str = "") -> HttpResponse:
     )
 
 
-def _signed(request: HttpRequest) -> bool:
+def _signed(request: HttpRequest, token: str) -> bool:
     signature = request.headers.get("X-Twilio-Signature", "")
     url = settings.BASE_URL + request.get_full_path()
     params = {key: request.POST.get(key) for key in request.POST}
-    return bool(signature) and RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(
-        url, params, signature
-    )
+    return bool(signature) and RequestValidator(token).validate(url, params, signature)
 
 
 def twilio_refusal(request: HttpRequest) -> HttpResponse | None:
-    if not settings.TWILIO_AUTH_TOKEN:
+    """A 404 if no Twilio account is known here, a 403 unless the request is signed with the
+    auth token of the account that sent it (an organization's own, or the deployment's)."""
+    token = twilio_auth_token(request.POST.get("AccountSid", ""))
+    if not token:
         return JsonResponse(
             {"error": "not_configured", "message": "Twilio is not configured here."}, status=404
         )
-    if not _signed(request):
+    if not _signed(request, token):
         return JsonResponse(
             {"error": "bad_signature", "message": "Missing or invalid X-Twilio-Signature."},
             status=403,

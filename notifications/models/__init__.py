@@ -1,5 +1,6 @@
 """Notification data: requests to reach people, how they can be reached, and what was sent."""
 
+from notifications.models.accounts import ProviderAccount, ProviderKind
 from notifications.models.contacts import ContactMethod, NotificationRule
 from notifications.models.deliveries import (
     FINISHED,
@@ -30,6 +31,8 @@ __all__ = [
     "OutboundEvent",
     "OutboundKind",
     "OutboundStatus",
+    "ProviderAccount",
+    "ProviderKind",
     "Reason",
     "RequestStatus",
 ]

@@ -79,12 +79,15 @@ def prepare(row: OutboundDelivery) -> Prepared:
         raise _Unsendable(str(exc)) from exc
     kind = destination.kind
     if kind == OutboundKind.SLACK:
-        if not _slack_provider().is_configured():
+        if not _slack_provider().is_configured(destination.organization_id):
             raise _Unsendable("no Slack bot token is configured")
         body = formatters.format_slack(message)
         return Prepared(
             chat=ChatMessage(
-                to=destination.channel_id, text=body["text"], blocks=tuple(body["blocks"])
+                to=destination.channel_id,
+                text=body["text"],
+                blocks=tuple(body["blocks"]),
+                organization_id=destination.organization_id,
             )
         )
     if kind == OutboundKind.TELEGRAM:

@@ -31,8 +31,9 @@ class ProviderError(Exception):
 
 class EmailProvider(Protocol):
     @classmethod
-    def is_configured(cls) -> bool:
-        """Whether its settings are there; an unconfigured channel's pages fail at once."""
+    def is_configured(cls, organization_id: int | None = None) -> bool:
+        """Whether it has what it needs (for this organization, when accounts are per
+        organization); an unconfigured channel's pages fail at once."""
         ...
 
     def send_email(self, message: EmailMessage) -> SendResult:
@@ -45,11 +46,12 @@ class SmsMessage:
     to: str  # E.164
     body: str
     status_callback: str = ""  # where the provider reports delivery (empty: nowhere)
+    organization_id: int | None = None  # whose provider account carries it (None: settings)
 
 
 class SmsProvider(Protocol):
     @classmethod
-    def is_configured(cls) -> bool: ...
+    def is_configured(cls, organization_id: int | None = None) -> bool: ...
 
     def send_sms(self, message: SmsMessage) -> SendResult:
         """Hand one text message to the carrier gateway; raise ProviderError if refused."""
@@ -61,11 +63,12 @@ class ChatMessage:
     to: str  # a Slack user id (a DM) or channel id
     text: str  # the notification text (also what screen readers and previews show)
     blocks: tuple[dict, ...] = ()
+    organization_id: int | None = None  # whose workspace token carries it (None: settings)
 
 
 class ChatProvider(Protocol):
     @classmethod
-    def is_configured(cls) -> bool: ...
+    def is_configured(cls, organization_id: int | None = None) -> bool: ...
 
     def send_chat(self, message: ChatMessage) -> SendResult:
         """Post one message; raise ProviderError when the workspace refuses it."""
@@ -83,7 +86,7 @@ class PushMessage:
 
 class PushProvider(Protocol):
     @classmethod
-    def is_configured(cls) -> bool: ...
+    def is_configured(cls, organization_id: int | None = None) -> bool: ...
 
     def send_push(self, message: PushMessage) -> SendResult:
         """Encrypt and post one push message; raise ProviderError when the service refuses."""
@@ -97,11 +100,12 @@ class VoiceMessage:
     # Where keypresses go (the acknowledge / escalate / resolve menu); empty: no menu.
     gather_url: str = ""
     status_callback: str = ""  # where the provider reports how the call ended
+    organization_id: int | None = None  # whose provider account carries it (None: settings)
 
 
 class VoiceProvider(Protocol):
     @classmethod
-    def is_configured(cls) -> bool: ...
+    def is_configured(cls, organization_id: int | None = None) -> bool: ...
 
     def send_call(self, message: VoiceMessage) -> SendResult:
         """Place one call; raise ProviderError when the provider refuses it."""

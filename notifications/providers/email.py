@@ -16,7 +16,7 @@ _PERMANENT = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused)
 
 class DjangoEmailProvider:
     @classmethod
-    def is_configured(cls) -> bool:
+    def is_configured(cls, organization_id: int | None = None) -> bool:
         return True  # Django always has a backend: SMTP, or the console in development
 
     def send_email(self, message: EmailMessage) -> SendResult:

@@ -7,6 +7,7 @@ from django.conf import settings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from notifications.accounts import slack_token
 from notifications.providers.base import ChatMessage, ProviderError, SendResult
 
 # Errors another try cannot fix (a user or channel that is not there, a revoked token...).
@@ -19,8 +20,8 @@ _RETRYABLE = {
 }
 
 
-def slack_client() -> WebClient:
-    kwargs = {"token": settings.SLACK_BOT_TOKEN, "timeout": 10}
+def slack_client(token: str) -> WebClient:
+    kwargs = {"token": token, "timeout": 10}
     if settings.SLACK_API_BASE_URL:
         kwargs["base_url"] = settings.SLACK_API_BASE_URL.rstrip("/") + "/"
     return WebClient(**kwargs)
@@ -28,12 +29,12 @@ def slack_client() -> WebClient:
 
 class SlackProvider:
     @classmethod
-    def is_configured(cls) -> bool:
-        return bool(settings.SLACK_BOT_TOKEN)
+    def is_configured(cls, organization_id: int | None = None) -> bool:
+        return bool(slack_token(organization_id))
 
     def send_chat(self, message: ChatMessage) -> SendResult:
         try:
-            answer = slack_client().chat_postMessage(
+            answer = slack_client(slack_token(message.organization_id)).chat_postMessage(
                 channel=message.to, text=message.text, blocks=list(message.blocks) or None
             )
         except SlackApiError as exc:

@@ -32,7 +32,7 @@ def sns_client():
 
 class SnsSmsProvider:
     @classmethod
-    def is_configured(cls) -> bool:
+    def is_configured(cls, organization_id: int | None = None) -> bool:
         return bool(settings.AWS_SNS_REGION)
 
     def send_sms(self, message: SmsMessage) -> SendResult:

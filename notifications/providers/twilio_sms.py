@@ -10,6 +10,7 @@ from django.conf import settings
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
+from notifications.accounts import TwilioAccount, twilio_account
 from notifications.providers.base import ProviderError, SendResult, SmsMessage
 
 # Twilio answers 4xx for a message that can never go (bad number, unsubscribed recipient, a
@@ -17,8 +18,8 @@ from notifications.providers.base import ProviderError, SendResult, SmsMessage
 RETRYABLE_STATUS = {408, 429}
 
 
-def twilio_client() -> Client:
-    client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
+def twilio_client(account: TwilioAccount) -> Client:
+    client = Client(account.account_sid, account.auth_token)
     if settings.TWILIO_API_BASE_URL:
         client.api.base_url = settings.TWILIO_API_BASE_URL
     return client
@@ -26,18 +27,21 @@ def twilio_client() -> Client:
 
 class TwilioSmsProvider:
     @classmethod
-    def is_configured(cls) -> bool:
-        return bool(settings.TWILIO_ACCOUNT_SID)
+    def is_configured(cls, organization_id: int | None = None) -> bool:
+        return bool(twilio_account(organization_id).account_sid)
 
     def send_sms(self, message: SmsMessage) -> SendResult:
-        return self._send(message, to=message.to, sender=settings.TWILIO_FROM_NUMBER)
+        account = twilio_account(message.organization_id)
+        return self._send(message, account, to=message.to, sender=account.from_number)
 
-    def _send(self, message: SmsMessage, *, to: str, sender: str) -> SendResult:
+    def _send(
+        self, message: SmsMessage, account: TwilioAccount, *, to: str, sender: str
+    ) -> SendResult:
         fields = {"to": to, "from_": sender, "body": message.body}
         if message.status_callback:
             fields["status_callback"] = message.status_callback
         try:
-            sent = twilio_client().messages.create(**fields)
+            sent = twilio_client(account).messages.create(**fields)
         except TwilioRestException as exc:
             permanent = 400 <= exc.status < 500 and exc.status not in RETRYABLE_STATUS
             raise ProviderError(
@@ -52,12 +56,15 @@ class TwilioWhatsAppProvider(TwilioSmsProvider):
     """WhatsApp through the same Messages API: addresses carry the `whatsapp:` prefix."""
 
     @classmethod
-    def is_configured(cls) -> bool:
-        return bool(settings.TWILIO_ACCOUNT_SID and settings.TWILIO_WHATSAPP_FROM)
+    def is_configured(cls, organization_id: int | None = None) -> bool:
+        account = twilio_account(organization_id)
+        return bool(account.account_sid and account.whatsapp_from)
 
     def send_sms(self, message: SmsMessage) -> SendResult:
+        account = twilio_account(message.organization_id)
         return self._send(
             message,
+            account,
             to=f"whatsapp:{message.to}",
-            sender=f"whatsapp:{settings.TWILIO_WHATSAPP_FROM}",
+            sender=f"whatsapp:{account.whatsapp_from}",
         )

@@ -7,10 +7,10 @@ acknowledge, 2 escalate, 3 resolve), which Twilio posts, signed, to the page's g
 
 from __future__ import annotations
 
-from django.conf import settings
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
+from notifications.accounts import twilio_account
 from notifications.providers.base import ProviderError, SendResult, VoiceMessage
 from notifications.providers.twilio_sms import RETRYABLE_STATUS, twilio_client
 
@@ -38,20 +38,21 @@ def call_twiml(message: VoiceMessage) -> str:
 
 class TwilioVoiceProvider:
     @classmethod
-    def is_configured(cls) -> bool:
-        return bool(settings.TWILIO_ACCOUNT_SID)
+    def is_configured(cls, organization_id: int | None = None) -> bool:
+        return bool(twilio_account(organization_id).account_sid)
 
     def send_call(self, message: VoiceMessage) -> SendResult:
+        account = twilio_account(message.organization_id)
         fields = {
             "to": message.to,
-            "from_": settings.TWILIO_FROM_NUMBER,
+            "from_": account.from_number,
             "twiml": call_twiml(message),
             "timeout": 30,  # ring for 30 s before giving up (no answer)
         }
         if message.status_callback:
             fields["status_callback"] = message.status_callback
         try:
-            call = twilio_client().calls.create(**fields)
+            call = twilio_client(account).calls.create(**fields)
         except TwilioRestException as exc:
             permanent = 400 <= exc.status < 500 and exc.status not in RETRYABLE_STATUS
             raise ProviderError(

@@ -32,7 +32,7 @@ def _private(host: str) -> bool:
 
 class WebPushProvider:
     @classmethod
-    def is_configured(cls) -> bool:
+    def is_configured(cls, organization_id: int | None = None) -> bool:
         return bool(settings.VAPID_PRIVATE_KEY)
 
     def send_push(self, message: PushMessage) -> SendResult:
