@@ -15,9 +15,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from incidents import services as lifecycle
@@ -35,9 +36,24 @@ from opsknight.permissions import Action, require
 
 
 def _page(request: HttpRequest, status: int = 200, **context: object) -> HttpResponse:
+    if "application/json" in request.headers.get("Accept", ""):  # the service worker asks
+        incident = context.get("incident")
+        return JsonResponse(
+            {
+                "ok": status < 400,
+                "incident": getattr(incident, "number", None),
+                "result": context.get("done", ""),
+                "error": context.get("error", ""),
+            },
+            status=status,
+        )
     return render(request, "notifications/ack_link.html", context, status=status)
 
 
+# No CSRF check: the signed, single-use token in the URL is the whole credential (the
+# session is never consulted), so a forged cross-site POST gains nothing; and a push
+# notification's "Acknowledge" action posts it from the service worker, which has no form.
+@csrf_exempt
 @require_http_methods(["GET", "POST"])
 def ack_link(request: HttpRequest, token: str) -> HttpResponse:
     try:

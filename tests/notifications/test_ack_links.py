@@ -71,11 +71,24 @@ def test_the_emailed_link_acknowledges_once_as_its_person(emailed):
     assert "already used" in again.content.decode()
 
 
-def test_a_post_without_the_csrf_token_is_refused(emailed):
-    incident, _, path = emailed
-    assert csrf_client().post(path).status_code == 403
+def test_a_service_worker_posts_the_link_without_a_form_and_is_answered_in_json(emailed):
+    """A push notification's "Acknowledge" action: no CSRF token, no session; the signed
+    single-use token is the credential."""
+    incident, person, path = emailed
+    done = csrf_client().post(path, HTTP_ACCEPT="application/json")
+    assert done.status_code == 200
+    assert done.json() == {
+        "ok": True,
+        "incident": incident.number,
+        "result": "Acknowledged",
+        "error": "",
+    }
     incident.refresh_from_db()
-    assert incident.status == Status.TRIGGERED
+    assert (incident.status, incident.acknowledged_by) == (Status.ACKNOWLEDGED, person)
+    again = csrf_client().post(path, HTTP_ACCEPT="application/json")
+    assert again.status_code == 410
+    assert again.json()["ok"] is False
+    assert "already used" in again.json()["error"]
 
 
 def test_a_tampered_or_foreign_token_is_not_found(emailed):
