@@ -7,6 +7,8 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: the subscribers read models, which exist only once apps have loaded.
+        from notifications import status_updates
         from notifications.outbound import subscribers
 
         subscribers.register()
+        status_updates.register()

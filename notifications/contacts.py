@@ -142,6 +142,14 @@ def contact_method_delete(*, method: ContactMethod) -> None:
     ContactMethod.objects.filter(pk=method.pk).delete()
 
 
+def status_updates_set(*, method: ContactMethod, enabled: bool) -> None:
+    """Whether this address also hears when its pages are acknowledged or resolved. Voice
+    calls never carry them (notifications/status_updates.py)."""
+    if enabled and method.channel == Channel.VOICE:
+        raise ValidationError("Status updates are not sent by voice call.")
+    ContactMethod.objects.filter(pk=method.pk).update(status_updates=enabled)
+
+
 def _locked(method: ContactMethod) -> ContactMethod:
     # One row lock per method: two clicks on "send code" cannot both pass the throttle.
     return ContactMethod.objects.select_for_update().get(pk=method.pk)

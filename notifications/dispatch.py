@@ -33,6 +33,7 @@ from notifications.rendering import (
     render_page_push,
     render_page_sms,
     render_page_voice,
+    render_status_update,
     render_test,
     render_verification,
 )
@@ -108,9 +109,19 @@ def _render(notification: Notification, more: str) -> Outgoing:
             return _plain(notification, render_email_verification(method.address, url))
         code = verification_code(method)
         plain = render_verification(code, spoken=notification.channel == Channel.VOICE)
+    elif notification.reason in (Reason.ACKNOWLEDGEMENT, Reason.RESOLUTION):
+        plain = _status_update(notification)
     else:
         plain = render_test(Channel(notification.channel).label)
     return _plain(notification, plain)
+
+
+def _status_update(notification: Notification) -> PlainMessage:
+    what = "acknowledged" if notification.reason == Reason.ACKNOWLEDGEMENT else "resolved"
+    incident = notification.incident
+    actor = incident.acknowledged_by if what == "acknowledged" else incident.resolved_by
+    by = (actor.get_full_name() or actor.email) if actor else ""
+    return render_status_update(summary_of(notification), what=what, by=by)
 
 
 def _plain(notification: Notification, plain: PlainMessage) -> Outgoing:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from django.utils import timezone
 
 from incidents.models import EventKind, IncidentEvent, Status
-from notifications.models import FINISHED, DeliveryStatus, Notification, RequestStatus
+from notifications.models import FINISHED, DeliveryStatus, Notification, Reason, RequestStatus
 
 
 def unwanted(notification: Notification) -> str:
     """Why the page is no longer wanted, or "" if it still is."""
     incident = notification.incident
-    if incident is None:  # a test message or a verification code: wanted until sent
+    if notification.reason != Reason.ESCALATION:  # a status update, a test, a code
         return ""
     if incident.status in (Status.RESOLVED, Status.SNOOZED):
         return f"incident {incident.status}"

@@ -180,3 +180,14 @@ def render_email_verification(address: str, url: str) -> PlainMessage:
         text=f"Open this link to receive OpsKnight pages at {address}: {url}\n\n"
         "The link expires in 24 hours. If you did not ask for this, ignore this email.",
     )
+
+
+def render_status_update(incident: IncidentSummary, *, what: str, by: str) -> PlainMessage:
+    """ "#12 acknowledged by Alice: Checkout down" — short enough for one SMS segment's worth."""
+    title = " ".join(incident.title.split())[:100]
+    who = f" by {by}" if by else ""
+    return PlainMessage(
+        subject=f"[OpsKnight] #{incident.number} {what}{who}: {title}",
+        text=f"OpsKnight #{incident.number} [{incident.service}] {what}{who}: {title} "
+        f"{incident.url}",
+    )

@@ -29,6 +29,11 @@ urlpatterns = [
         name="method-test",
     ),
     path(
+        "notifications/profile/methods/<int:method_id>/status-updates/",
+        views.method_status_updates,
+        name="method-status-updates",
+    ),
+    path(
         "notifications/profile/methods/<int:method_id>/delete/",
         views.method_delete,
         name="method-delete",

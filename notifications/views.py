@@ -213,6 +213,19 @@ def method_test(request: HttpRequest, method_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def method_status_updates(request: HttpRequest, method_id: int) -> HttpResponse:
+    enabled = request.POST.get("enabled") == "on"
+
+    def perform(method: ContactMethod) -> str:
+        contacts.status_updates_set(method=method, enabled=enabled)
+        state = "will" if enabled else "will no longer"
+        return f"{method} {state} hear when its pages are acknowledged or resolved."
+
+    return _method_action(request, method_id, perform)
+
+
+@login_required
+@require_POST
 def method_delete(request: HttpRequest, method_id: int) -> HttpResponse:
     def perform(method: ContactMethod) -> str:
         contacts.contact_method_delete(method=method)

@@ -27,6 +27,11 @@ class ContactMethod(models.Model):
     # Web push: the subscription's keys {"p256dh": ..., "auth": ...}; the address is its endpoint.
     keys = models.JSONField(default=dict, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
+    status_updates = models.BooleanField(
+        default=False,
+        help_text="Also tell this address when an incident it was paged about is "
+        "acknowledged or resolved by someone else.",
+    )
     # The code we sent is derived from this nonce and the secret key (see verification.py),
     # so no code is stored; a new code replaces the nonce.
     verification_nonce = models.CharField(max_length=32, blank=True)

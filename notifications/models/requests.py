@@ -31,6 +31,8 @@ class Reason(models.TextChoices):
     ESCALATION = "escalation", "Escalation step"
     TEST = "test", "Test message"  # "send me a test" on a contact method
     VERIFICATION = "verification", "Verification code"
+    ACKNOWLEDGEMENT = "acknowledged", "Acknowledged (status update)"
+    RESOLUTION = "resolved", "Resolved (status update)"
 
 
 class RequestStatus(models.TextChoices):
