@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 from incidents.models import Incident
@@ -21,6 +22,7 @@ from notifications.planning import delivery_plan
 from opsknight import jobqueue
 from opsknight.selectors import live_job_args
 
+Row = TypeVar("Row", bound=Model)
 DELIVER = "notifications.deliver"
 # A send that has not finished after this long has crashed: provider calls time out in 10 s.
 SENDING_STUCK = timedelta(minutes=5)
@@ -100,31 +102,34 @@ def _plan_deliveries(request: NotificationRequest, incident: Incident) -> None:
 def overdue_deliveries_requeue(*, due_before: datetime, limit: int = 500) -> list[Notification]:
     """Deliveries still PENDING well past their time whose job is gone (failed for good, or
     lost), or stuck SENDING: queue a new job for each. Returns them. The escalation auditor
-    calls this.
+    calls this."""
+    # SENDING rows too, once long past: their attempt crashed (an unexpected error, a worker
+    # gone). The job run again finds them SENDING and fails them as "outcome unknown" instead
+    # of leaving them unfinished forever.
+    overdue = Notification.objects.filter(
+        Q(status=DeliveryStatus.PENDING, due_at__lt=due_before)
+        | Q(status=DeliveryStatus.SENDING, updated_at__lt=due_before - SENDING_STUCK)
+    )
+    return lost_jobs_requeue(
+        overdue, task=DELIVER, key="notification_id", defer=defer_delivery, limit=limit
+    )
 
-    Each row is locked (SKIP LOCKED: one being delivered right now is not overdue) and its
-    job looked for in the same transaction, so two auditors cannot both re-queue it.
-    """
+
+def lost_jobs_requeue(
+    overdue: QuerySet[Row], *, task: str, key: str, defer: Callable[[Row], int], limit: int
+) -> list[Row]:
+    """Of these overdue rows, queue a job for each whose job is gone; returns them. Each row
+    is locked (SKIP LOCKED: one being worked on right now is not lost) and its job looked
+    for in the same transaction, so two auditors cannot both re-queue it."""
     requeued = []
     with transaction.atomic():
-        # SENDING rows too, once long past: their attempt crashed (an unexpected error, a
-        # worker gone). The job run again finds them SENDING and fails them as "outcome
-        # unknown" instead of leaving them unfinished forever.
-        rows = list(
-            Notification.objects.select_for_update(skip_locked=True)
-            .filter(
-                Q(status=DeliveryStatus.PENDING, due_at__lt=due_before)
-                | Q(status=DeliveryStatus.SENDING, updated_at__lt=due_before - SENDING_STUCK)
-            )
-            .order_by("due_at")[:limit]
-        )
+        rows = list(overdue.select_for_update(skip_locked=True).order_by("due_at")[:limit])
         if not rows:
             return []
-        jobs = live_job_args(DELIVER, "notification_id", [row.pk for row in rows])
-        live = {args["notification_id"] for args in jobs}
+        live = {args[key] for args in live_job_args(task, key, [row.pk for row in rows])}
         for row in rows:
             if row.pk not in live:
-                defer_delivery(row)
+                defer(row)
                 requeued.append(row)
     return requeued
 

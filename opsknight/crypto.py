@@ -68,5 +68,23 @@ def encrypted_fields() -> list[tuple[type[models.Model], list[str]]]:
     return found
 
 
+class EncryptedSecret:
+    """For a model with a `secret_encrypted` text column: the secret is set in plain text,
+    stored encrypted, and read back only by the code that sends with it."""
+
+    secret_encrypted: str
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret_encrypted)
+
+    def set_secret(self, plaintext: str) -> None:
+        self.secret_encrypted = encrypt(plaintext) if plaintext else ""
+
+    def secret(self) -> str:
+        """The decrypted secret ("" if none). Raises DecryptionError if the keys changed."""
+        return decrypt(self.secret_encrypted) if self.secret_encrypted else ""
+
+
 def clear_cache() -> None:
     _fernet.cache_clear()

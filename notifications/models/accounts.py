@@ -16,7 +16,7 @@ class ProviderKind(models.TextChoices):
     SLACK = "slack", "Slack (direct messages and channel posts)"
 
 
-class ProviderAccount(models.Model):
+class ProviderAccount(crypto.EncryptedSecret, models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="provider_accounts"
     )
@@ -54,14 +54,3 @@ class ProviderAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.organization}"
-
-    @property
-    def has_secret(self) -> bool:
-        return bool(self.secret_encrypted)
-
-    def set_secret(self, plaintext: str) -> None:
-        self.secret_encrypted = crypto.encrypt(plaintext) if plaintext else ""
-
-    def secret(self) -> str:
-        """The decrypted secret ("" if none). Raises crypto.DecryptionError if keys changed."""
-        return crypto.decrypt(self.secret_encrypted) if self.secret_encrypted else ""

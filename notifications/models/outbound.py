@@ -71,7 +71,7 @@ def default_events() -> list[str]:
     return [OutboundEvent.TRIGGERED, OutboundEvent.ACKNOWLEDGED, OutboundEvent.RESOLVED]
 
 
-class OutboundDestination(models.Model):
+class OutboundDestination(crypto.EncryptedSecret, models.Model):
     """Where an organization's incident events are posted: a channel or a webhook."""
 
     organization = models.ForeignKey(
@@ -113,17 +113,6 @@ class OutboundDestination(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"
-
-    @property
-    def has_secret(self) -> bool:
-        return bool(self.secret_encrypted)
-
-    def set_secret(self, plaintext: str) -> None:
-        self.secret_encrypted = crypto.encrypt(plaintext) if plaintext else ""
-
-    def secret(self) -> str:
-        """The decrypted secret ("" if none). Raises crypto.DecryptionError if keys changed."""
-        return crypto.decrypt(self.secret_encrypted) if self.secret_encrypted else ""
 
     def clean(self) -> None:
         try:

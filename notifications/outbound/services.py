@@ -15,10 +15,9 @@ from django.utils import timezone
 
 from incidents.models import Incident, IncidentEvent, Service
 from notifications.models import OutboundDelivery, OutboundDestination, OutboundStatus
-from notifications.services import QUEUE, SENDING_STUCK
+from notifications.services import QUEUE, SENDING_STUCK, lost_jobs_requeue
 from opsknight import jobqueue
 from opsknight.models import Organization
-from opsknight.selectors import live_job_args
 
 logger = logging.getLogger(__name__)
 
@@ -147,24 +146,10 @@ def outbound_overdue_requeue(*, due_before: datetime, limit: int = 500) -> list[
     """Posts still PENDING well past their time whose job is gone, or stuck SENDING (their
     worker died): queue a new job for each, as overdue_deliveries_requeue does for pages.
     The job run again fails a SENDING row as "outcome unknown" rather than posting twice."""
-    requeued = []
-    with transaction.atomic():
-        rows = list(
-            OutboundDelivery.objects.select_for_update(skip_locked=True)
-            .filter(
-                Q(status=OutboundStatus.PENDING, due_at__lt=due_before)
-                | Q(status=OutboundStatus.SENDING, updated_at__lt=due_before - SENDING_STUCK)
-            )
-            .order_by("due_at")[:limit]
-        )
-        if not rows:
-            return []
-        live = {
-            args["delivery_id"]
-            for args in live_job_args(POST_OUTBOUND, "delivery_id", [row.pk for row in rows])
-        }
-        for row in rows:
-            if row.pk not in live:
-                defer_post(row)
-                requeued.append(row)
-    return requeued
+    overdue = OutboundDelivery.objects.filter(
+        Q(status=OutboundStatus.PENDING, due_at__lt=due_before)
+        | Q(status=OutboundStatus.SENDING, updated_at__lt=due_before - SENDING_STUCK)
+    )
+    return lost_jobs_requeue(
+        overdue, task=POST_OUTBOUND, key="delivery_id", defer=defer_post, limit=limit
+    )

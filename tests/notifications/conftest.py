@@ -86,6 +86,7 @@ class Receiver(ThreadingHTTPServer):
         self.posts: list[Received] = []
         self.answers: list[tuple[int, bytes]] = []
         self.default: tuple[int, bytes] = (200, b'{"ok":true}')
+        self.content_type = "application/json"
         self.server_names: list[str | None] = []  # TLS SNI of each handshake
         if tls is not None:
             tls.sni_callback = lambda sock, name, ctx: self.server_names.append(name)
@@ -118,7 +119,7 @@ class _ReceiverHandler(BaseHTTPRequestHandler):
         self.server.posts.append(Received(self.path, self.headers, body))
         status, answer = self.server.answers.pop(0) if self.server.answers else self.server.default
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", self.server.content_type)
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
         self.wfile.write(answer)

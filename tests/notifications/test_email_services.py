@@ -4,7 +4,6 @@ answered by a loopback server: the exact request, and how refusals and outages a
 from __future__ import annotations
 
 import json
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -12,58 +11,28 @@ from notifications.delivery import delivery_run
 from notifications.models import DeliveryStatus, Notification
 from tests.escalation.factories import policy, queued, run_next_step, step, take
 from tests.incidents.factories import make_service, trigger
-from tests.notifications.conftest import deliver_all
+from tests.notifications.conftest import Receiver, deliver_all
 from tests.oncall.factories import people
 from tests.processes import serving
 
 pytestmark = pytest.mark.django_db
 
 
-class FakePostmark(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), PostmarkHandler)
-        self.requests: list[dict] = []
-        self.answer = 200
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/"
+ACCEPTED = {"MessageID": "pm-message-1", "ErrorCode": 0, "Message": "OK"}
 
 
-class PostmarkHandler(BaseHTTPRequestHandler):
-    server: FakePostmark
-
-    def do_POST(self) -> None:
-        sent = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append(
-            {"path": self.path, "token": self.headers["X-Postmark-Server-Token"], "json": sent}
-        )
-        status = self.server.answer
-        if status == 200:
-            answer = {
-                "To": sent["To"],
-                "MessageID": "pm-message-1",
-                "ErrorCode": 0,
-                "Message": "OK",
-            }
-        else:
-            answer = {"ErrorCode": 300, "Message": f"Invalid 'To' address: '{sent['To']}'."}
-        data = json.dumps({**answer, "SubmittedAt": "2026-11-23T00:00:00Z"}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def answer(status: int, **body: object) -> tuple[int, bytes]:
+    return status, json.dumps({"SubmittedAt": "2026-11-23T00:00:00Z", **body}).encode()
 
 
 @pytest.fixture
 def postmark(settings):
-    with serving(FakePostmark()) as server:
+    with serving(Receiver()) as server:
         settings.EMAIL_BACKEND = settings.EMAIL_ESP_BACKENDS["postmark"]
-        settings.ANYMAIL = {"POSTMARK_SERVER_TOKEN": "pm-token", "POSTMARK_API_URL": server.url}
+        settings.ANYMAIL = {
+            "POSTMARK_SERVER_TOKEN": "pm-token",
+            "POSTMARK_API_URL": server.url("/"),
+        }
         settings.BASE_URL = "https://oncall.example.com"
         yield server
 
@@ -80,10 +49,11 @@ def paged(org):
 
 def test_a_page_goes_through_postmarks_api(postmark, paged):
     incident, person = paged
+    postmark.default = answer(200, To=person.email, **ACCEPTED)
     deliver_all()
-    [request] = postmark.requests
-    assert (request["path"], request["token"]) == ("/email", "pm-token")
-    sent = request["json"]
+    [request] = postmark.posts
+    assert (request.path, request.headers["X-Postmark-Server-Token"]) == ("/email", "pm-token")
+    sent = request.json()
     assert sent["To"] == person.email
     assert sent["Subject"].startswith(f"[OpsKnight] #{incident.number} Checkout latency")
     assert {"Name": "X-OpsKnight-Incident", "Value": str(incident.number)} in sent["Headers"]
@@ -94,14 +64,16 @@ def test_a_page_goes_through_postmarks_api(postmark, paged):
 
 
 def test_a_refusal_fails_at_once_and_an_outage_is_retried(postmark, paged, org):
-    postmark.answer = 422
+    _, person = paged
+    refused = f"Invalid 'To' address: '{person.email}'."
+    postmark.default = answer(422, ErrorCode=300, Message=refused)
     deliver_all()
     delivery = Notification.objects.get()
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.error.startswith("refused by the email service: ")
     assert delivery.attempts == 1
 
-    postmark.answer = 503
+    postmark.default = answer(503, ErrorCode=500, Message="down")
     person = people(org, 1)[0]
     service = make_service(org)
     policy(org, [step(person)], service=service)

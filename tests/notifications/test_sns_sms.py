@@ -3,7 +3,6 @@ Query API does: the exact form fields, the message id, refusals and outages."""
 
 from __future__ import annotations
 
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 import pytest
@@ -19,6 +18,7 @@ from notifications.models import (
 )
 from tests.escalation.factories import policy, queued, run_next_step, step, take
 from tests.incidents.factories import make_service, trigger
+from tests.notifications.conftest import Receiver
 from tests.oncall.factories import people
 from tests.processes import serving
 
@@ -32,55 +32,22 @@ OK = (
 )
 
 
-def refusal(kind: str, code: str, message: str) -> str:
-    return (
+def refusal(status: int, kind: str, code: str, message: str) -> tuple[int, bytes]:
+    return status, (
         '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error>'
         f"<Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error>"
         "<RequestId>r-2</RequestId></ErrorResponse>"
-    )
-
-
-class FakeSns(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), SnsHandler)
-        self.requests: list[dict] = []
-        self.answer: tuple[int, str] = (200, OK)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class SnsHandler(BaseHTTPRequestHandler):
-    server: FakeSns
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-        self.server.requests.append(
-            {
-                "auth": self.headers["Authorization"],
-                "form": {k: v[0] for k, v in parse_qs(body).items()},
-            }
-        )
-        status, text = self.server.answer
-        data = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/xml")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
+    ).encode()
 
 
 @pytest.fixture
 def sns(settings, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    with serving(FakeSns()) as server:
+    with serving(Receiver()) as server:
+        server.default, server.content_type = (200, OK.encode()), "text/xml"
         settings.NOTIFICATION_SMS_PROVIDER = "notifications.providers.sns_sms.SnsSmsProvider"
-        settings.AWS_SNS_REGION, settings.AWS_SNS_ENDPOINT_URL = "eu-west-1", server.url
+        settings.AWS_SNS_REGION, settings.AWS_SNS_ENDPOINT_URL = "eu-west-1", server.url("/")
         settings.AWS_SNS_SENDER_ID = "OpsKnight"
         settings.BASE_URL = "https://oncall.example.com"
         yield server
@@ -104,10 +71,10 @@ def sms_page(org):
 def test_an_sms_page_is_published_to_the_number(sns, sms_page):
     incident, run = sms_page
     run()
-    [request] = sns.requests
-    assert "Credential=AKIDEXAMPLE/" in request["auth"]
-    assert "/eu-west-1/sns/aws4_request" in request["auth"]
-    form = request["form"]
+    [request] = sns.posts
+    assert "Credential=AKIDEXAMPLE/" in request.headers["Authorization"]
+    assert "/eu-west-1/sns/aws4_request" in request.headers["Authorization"]
+    form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
     assert form["Action"] == "Publish"
     assert form["PhoneNumber"] == PHONE
     assert form["Message"].startswith(f"OpsKnight #{incident.number} [Checkout API] Checkout down")
@@ -130,22 +97,22 @@ def test_an_sms_page_is_published_to_the_number(sns, sms_page):
 
 def test_an_invalid_number_fails_at_once_and_an_outage_is_retried(sns, sms_page):
     _, run = sms_page
-    sns.answer = (400, refusal("Sender", "InvalidParameter", "Invalid parameter: PhoneNumber"))
+    sns.default = refusal(400, "Sender", "InvalidParameter", "Invalid parameter: PhoneNumber")
     run()
     delivery = Notification.objects.get()
     assert delivery.status == DeliveryStatus.FAILED
     assert delivery.error == "Amazon SNS refused (InvalidParameter): Invalid parameter: PhoneNumber"
-    assert len(sns.requests) == 1  # boto3 did not retry behind our back
+    assert len(sns.posts) == 1  # boto3 did not retry behind our back
 
 
 def test_an_sns_outage_is_retried_on_our_backoff(sns, sms_page):
     _, run = sms_page
-    sns.answer = (500, refusal("Receiver", "InternalError", "try again"))
+    sns.default = refusal(500, "Receiver", "InternalError", "try again")
     run()
     delivery = Notification.objects.get()
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.PENDING, 1)
     assert delivery.error.startswith("Amazon SNS refused (InternalError)")
-    assert len(sns.requests) == 1
+    assert len(sns.posts) == 1
     [retry] = queued("notifications.deliver")
     assert retry.args == {"notification_id": delivery.pk}
 
