@@ -5,25 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import phonenumbers
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils import timezone
 
-from notifications.models import ProviderAccount, ProviderKind
+from notifications.contacts import normalize_address
+from notifications.models import Channel, ProviderAccount, ProviderKind
 
 
 def _e164(value: str, field: str) -> str:
     if not value:
         return value
     try:
-        number = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException as exc:
-        raise forms.ValidationError({field: f"Not a phone number in +E.164 form: {exc}"}) from exc
-    if not phonenumbers.is_valid_number(number):
-        raise forms.ValidationError({field: "Not a valid phone number."})
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return normalize_address(Channel.SMS, value)
+    except ValidationError as exc:
+        raise forms.ValidationError({field: exc.messages}) from exc
 
 
 class ProviderAccountForm(forms.ModelForm):

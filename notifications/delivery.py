@@ -87,7 +87,8 @@ def _claim(notification_id: int) -> tuple[Notification, Outgoing] | None:
             if allowed.hold:
                 _hold(notification, allowed.hold)
                 return None
-            riders = riders_of(notification)  # carried over from a failed attempt
+            # Riders carried over from a failed attempt (a first attempt has none).
+            riders = riders_of(notification) if notification.attempts else []
             if allowed.last_slot or notification.error.startswith(HELD):
                 riders += riders_gather(notification, now, EARLY)
             more = digest_line(notification, riders)
@@ -128,8 +129,7 @@ def _record(
         )
         if error is None:
             notification.sent_at, notification.provider_message_id = now, message_id
-            notification.save(update_fields=["sent_at", "provider_message_id"])
-            close(notification, DeliveryStatus.SENT)
+            close(notification, DeliveryStatus.SENT, "", "sent_at", "provider_message_id")
             riders_settle(notification, DeliveryStatus.SENT)
         elif error.permanent or attempt >= MAX_ATTEMPTS:
             close(notification, DeliveryStatus.FAILED, str(error))

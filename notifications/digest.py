@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from notifications.models import DeliveryStatus, Notification, Reason
-from notifications.records import close, unwanted
+from notifications.records import close, finish_request, unwanted
 from notifications.services import defer_delivery
 
 
@@ -56,15 +56,18 @@ def riders_of(carrier: Notification) -> list[Notification]:
 
 
 def riders_settle(carrier: Notification, status: DeliveryStatus, error: str = "") -> None:
-    """The carrier's outcome is theirs: sent, or failed with its error."""
+    """The carrier's outcome is theirs: sent, or failed with its error. (One UPDATE; their
+    requests are looked at only when there were riders, which is rare.)"""
     now = timezone.now()
-    for row in riders_of(carrier):
-        if status == DeliveryStatus.SENT:
-            row.sent_at = now
-            row.save(update_fields=["sent_at"])
-            close(row, status, f"sent inside the message of delivery {carrier.pk}")
-        else:
-            close(row, status, error)
+    riders = Notification.objects.filter(carried_by=carrier, status=DeliveryStatus.SENDING)
+    if status == DeliveryStatus.SENT:
+        error = f"sent inside the message of delivery {carrier.pk}"
+        settled = riders.update(status=status, error=error, sent_at=now, updated_at=now)
+    else:
+        settled = riders.update(status=status, error=error[:2000], updated_at=now)
+    if settled:
+        for row in Notification.objects.filter(carried_by=carrier).select_related("request"):
+            finish_request(row)
 
 
 def riders_release(carrier: Notification) -> None:

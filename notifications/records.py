@@ -18,12 +18,13 @@ def unwanted(notification: Notification) -> str:
         return f"incident {incident.status}"
     # Acknowledged after the page was asked for. (A page asked for while acknowledged was an
     # explicit "escalate now": it goes.)
-    acknowledged_since = IncidentEvent.objects.filter(
-        incident_id=incident.pk,
-        kind=EventKind.ACKNOWLEDGED,
-        created_at__gte=notification.request.created_at,
-    ).exists()
-    if incident.status == Status.ACKNOWLEDGED and acknowledged_since:
+    if incident.status == Status.ACKNOWLEDGED and (
+        IncidentEvent.objects.filter(
+            incident_id=incident.pk,
+            kind=EventKind.ACKNOWLEDGED,
+            created_at__gte=notification.request.created_at,
+        ).exists()
+    ):
         return "incident acknowledged"
     return ""
 
@@ -38,8 +39,9 @@ def finish_request(notification: Notification) -> None:
         request.save(update_fields=["status"])
 
 
-def close(notification: Notification, status: DeliveryStatus, error: str = "") -> None:
+def close(notification: Notification, status: DeliveryStatus, error: str = "", *also: str) -> None:
+    """Finish the row (saving `also`, fields the caller set, in the same UPDATE)."""
     notification.status, notification.error = status, error[:2000]
     notification.updated_at = timezone.now()
-    notification.save(update_fields=["status", "error", "updated_at"])
+    notification.save(update_fields=["status", "error", "updated_at", *also])
     finish_request(notification)
