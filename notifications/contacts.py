@@ -12,9 +12,12 @@ link from `email_verification_url` here, and the import would go round in a circ
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Sequence
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import phonenumbers
 from django.conf import settings
@@ -134,6 +137,46 @@ def contact_method_add(*, user: User, channel: str, address: str, label: str = "
             )
     except IntegrityError as exc:  # the same address added twice at once
         raise ValidationError(f"You already have {Channel(channel).label} {normalized}.") from exc
+
+
+PUSH_KEY_BYTES = {"p256dh": 65, "auth": 16}  # an uncompressed P-256 point; a 16-byte secret
+
+
+def _push_key(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValidationError(f"The subscription's keys.{name} is missing.")
+    try:
+        standard = value.replace("-", "+").replace("_", "/")
+        raw = base64.b64decode(standard + "=" * (-len(value) % 4), validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise ValidationError(f"keys.{name} is not base64url.") from exc
+    if len(raw) != PUSH_KEY_BYTES[name]:
+        raise ValidationError(f"keys.{name} must be {PUSH_KEY_BYTES[name]} bytes.")
+    return value
+
+
+def push_subscription_save(
+    *, user: User, endpoint: object, keys: object, label: str = ""
+) -> ContactMethod:
+    """Keep this browser's push subscription as a contact method. It is verified at once: only
+    the person's own signed-in browser can hand it over, and only that browser can read what is
+    sent to it. The same endpoint again updates its keys."""
+    if not isinstance(endpoint, str) or len(endpoint) > 512:
+        raise ValidationError("The subscription's endpoint must be a URL (512 characters at most).")
+    parts = urlsplit(endpoint)
+    schemes = ("https", "http") if settings.PUSH_ALLOW_PRIVATE_ADDRESSES else ("https",)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValidationError("The subscription's endpoint must be an https:// URL.")
+    if not isinstance(keys, dict):
+        raise ValidationError("The subscription has no keys.")
+    cleaned = {name: _push_key(name, keys.get(name)) for name in PUSH_KEY_BYTES}
+    method, _ = ContactMethod.objects.update_or_create(
+        user=user,
+        channel=Channel.PUSH,
+        address=endpoint,
+        defaults={"keys": cleaned, "verified_at": timezone.now(), "label": label.strip()[:100]},
+    )
+    return method
 
 
 @transaction.atomic

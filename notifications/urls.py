@@ -13,6 +13,7 @@ urlpatterns = [
     path("notifications/ack/<str:token>/", views.ack_link, name="ack-link"),
     path("notifications/profile/", views.profile, name="profile"),
     path("notifications/profile/methods/", views.method_add, name="method-add"),
+    path("notifications/push/subscribe/", views.push_subscribe, name="push-subscribe"),
     path(
         "notifications/profile/methods/<int:method_id>/send-code/",
         views.method_send_code,

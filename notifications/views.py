@@ -8,9 +8,11 @@ respond there. GET shows what will happen; POST does it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -124,6 +126,7 @@ def _profile(request: HttpRequest, status: int = 200, **bound: object) -> HttpRe
         ],
         "history": selectors.user_notification_history(user=user),
         "history_shown": selectors.HISTORY_SHOWN,
+        "vapid_public_key": settings.VAPID_PUBLIC_KEY,
     }
     return render(request, "notifications/profile.html", context, status=status)
 
@@ -209,6 +212,31 @@ def method_test(request: HttpRequest, method_id: int) -> HttpResponse:
         return f"A test message is on its way to {method}."
 
     return _method_action(request, method_id, perform)
+
+
+@login_required
+@require_POST
+def push_subscribe(request: HttpRequest) -> JsonResponse:
+    """The profile page's script hands over this browser's push subscription (JSON)."""
+    try:
+        body = json.loads(request.body)
+        subscription = body["subscription"]
+        method = contacts.push_subscription_save(
+            user=request.user,
+            endpoint=subscription.get("endpoint"),
+            keys=subscription.get("keys"),
+            label=str(body.get("label", "")),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return JsonResponse(
+            {"error": "invalid_json", "message": 'Send {"subscription": {"endpoint", "keys"}}.'},
+            status=400,
+        )
+    except ValidationError as error:
+        return JsonResponse(
+            {"error": "invalid_subscription", "message": " ".join(error.messages)}, status=400
+        )
+    return JsonResponse({"id": method.pk, "message": "This browser will receive pages."})
 
 
 @login_required

@@ -1,0 +1,64 @@
+"""Browser tests: Playwright for Python driving Debian's chromium (Playwright's own browser
+download does not work here) against daphne serving the test database, as production serves.
+
+Without /usr/bin/chromium they are skipped, and the run's summary says so in capitals: CI
+installs chromium (.ci/run), so there they always run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.processes import daphne, free_port, running, wait_for_http
+
+# Playwright's sync API keeps an event loop running in this thread, which Django takes for an
+# async context; the tests' own database calls are ordinary synchronous ones.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+_not_run: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if _not_run:
+        terminalreporter.write_sep("!", "BROWSER TESTS WERE NOT RUN", red=True, bold=True)
+        terminalreporter.write_line(f"Every test in tests/browser/ was skipped: {_not_run[0]}")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[object]:
+    if not os.access(CHROMIUM, os.X_OK):
+        reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
+        _not_run.append(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def site(django_db_setup, django_db_blocker) -> Iterator[str]:
+    """daphne on the test database; the tests commit what it must see (transactional_db)."""
+    port = free_port()
+    with running(daphne(port)) as process:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", process)
+        yield f"http://localhost:{port}"
+
+
+@pytest.fixture
+def context(chromium):
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    yield context
+    context.close()
