@@ -8,7 +8,9 @@ installs chromium (.ci/run), so there they always run.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -55,6 +57,36 @@ def site(django_db_setup, django_db_blocker) -> Iterator[str]:
     with running(daphne(port)) as process:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", process)
         yield f"http://localhost:{port}"
+
+
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", Path(__file__).parents[2] / "test-artifacts"))
+
+
+@pytest.fixture
+def screenshot():
+    """Save the page at desktop and phone widths under test-artifacts/screenshots/."""
+    folder = ARTIFACTS / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str) -> None:
+        for label, width in (("desktop", 1280), ("phone", 375)):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.screenshot(path=folder / f"{name}-{label}.png", full_page=True)
+
+    return take
+
+
+def until(page, expression: str, timeout: float = 10) -> object:
+    """Poll a JavaScript expression (awaited) until it is truthy. Not page.wait_for_function:
+    that evaluates strings with eval() in the page, which our CSP (rightly) forbids."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout:g} s: {expression}")
+        page.wait_for_timeout(100)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import json
 import pytest
 from django.contrib.auth.hashers import make_password
 
+from tests.browser.conftest import until
 from tests.opsknight.factories import PASSWORD, OrganizationFactory, member
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,7 +37,7 @@ def controlled(page) -> None:
     page.evaluate("navigator.serviceWorker.ready")
     if not page.evaluate("Boolean(navigator.serviceWorker.controller)"):
         page.reload()
-    page.wait_for_function("Boolean(navigator.serviceWorker.controller)", timeout=10_000)
+    until(page, "Boolean(navigator.serviceWorker.controller)")
 
 
 def test_sign_in_and_the_service_worker_takes_the_page(context, site, person):
@@ -97,18 +98,15 @@ def test_a_push_message_becomes_a_notification_with_acknowledge_and_open(context
             "data": json.dumps(payload),
         },
     )
-    shown = None
-    for _ in range(50):  # the push event runs in the worker: poll what it showed
-        shown = page.evaluate(
-            """navigator.serviceWorker.ready
-                 .then(r => r.getNotifications())
-                 .then(list => list.map(n => ({
-                     title: n.title, body: n.body, tag: n.tag, data: n.data,
-                     actions: n.actions.map(a => a.action)})))"""
-        )
-        if shown:
-            break
-        page.wait_for_timeout(200)
+    shown = until(  # the push event runs in the worker: poll what it showed
+        page,
+        """navigator.serviceWorker.ready
+             .then(r => r.getNotifications())
+             .then(list => list.map(n => ({
+                 title: n.title, body: n.body, tag: n.tag, data: n.data,
+                 actions: n.actions.map(a => a.action)})))
+             .then(list => list.length ? list : null)""",
+    )
     assert shown == [
         {
             "title": "#12 Checkout down",
