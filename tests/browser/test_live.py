@@ -1,6 +1,6 @@
 """Live updates in the browser: an incident triggered through the PagerDuty endpoint appears on
-an open incident list without a reload, and an acknowledgement made in a second browser shows
-on the first one's list and incident page."""
+an open incident list without a reload; an acknowledgement and a resolution with a note made in
+a second browser show on the first one's incident page."""
 
 from __future__ import annotations
 
@@ -88,6 +88,12 @@ def test_a_new_incident_and_an_acknowledgement_appear_live_in_both_browsers(
         page.locator("#incident-head .badge", has_text="Acknowledged").wait_for(timeout=5_000)
         assert f"Acknowledged by {bob.email}" in page.locator("#incident-head").inner_text()
         screenshot(page, "incident")
+
+        other.fill("#id_resolve_note", "Rolled back the 14:02 deploy")
+        other.click("button:has-text('Resolve')")
+        page.locator("#incident-head .badge", has_text="Resolved").wait_for(timeout=5_000)
+        page.reload()
+        assert "Rolled back the 14:02 deploy" in page.inner_text("main")
         page.goto(f"{site}/incidents/")
         screenshot(page, "incident-list")
     finally:
