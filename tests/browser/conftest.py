@@ -16,10 +16,6 @@ import pytest
 
 from tests.processes import daphne, free_port, running, wait_for_http
 
-# Playwright's sync API keeps an event loop running in this thread, which Django takes for an
-# async context; the tests' own database calls are ordinary synchronous ones.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARGS = [
     "--no-sandbox",
@@ -36,25 +32,38 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         terminalreporter.write_line(f"Every test in tests/browser/ was skipped: {_not_run[0]}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
+    """One browser per module. Playwright's sync API keeps an event loop running in this
+    thread while it lives, so it must stop before other modules' asyncio tests run; and Django
+    takes that loop for an async context, so its guard is lifted for these tests only (their
+    own database calls are ordinary synchronous ones)."""
     if not os.access(CHROMIUM, os.X_OK):
         reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
         _not_run.append(reason)
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser
-        browser.close()
+    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if before is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
 @pytest.fixture(scope="module")
 def site(django_db_setup, django_db_blocker) -> Iterator[str]:
     """daphne on the test database; the tests commit what it must see (transactional_db)."""
     port = free_port()
-    with running(daphne(port)) as process:
+    # Django's async-safety guard stays on in the server (chromium lifts it for this process).
+    with running(daphne(port), DJANGO_ALLOW_ASYNC_UNSAFE="") as process:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", process)
         yield f"http://localhost:{port}"
 
