@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.hashers import make_password
 
+from opsknight.models import Role, User
+from tests.opsknight.factories import PASSWORD, member
 from tests.processes import daphne, free_port, running, wait_for_http
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -83,6 +86,24 @@ def screenshot():
             page.screenshot(path=folder / f"{name}-{label}.png", full_page=True)
 
     return take
+
+
+def person_who_signs_in(org, role: Role = Role.RESPONDER) -> User:
+    """A member whose password the server (another process, production settings) can check:
+    the tests' own fast hasher is not among its hashers."""
+    user = member(org, role)
+    user.password = make_password(PASSWORD, hasher="pbkdf2_sha256")
+    user.save(update_fields=["password"])
+    return user
+
+
+def sign_in(page, site: str, user: User) -> None:
+    """Through the real login form."""
+    page.goto(f"{site}/accounts/login/")
+    page.fill("input[name=login]", user.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{site}/")
 
 
 def until(page, expression: str, timeout: float = 10) -> object:

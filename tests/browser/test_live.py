@@ -8,30 +8,13 @@ import json
 import urllib.request
 
 import pytest
-from django.contrib.auth.hashers import make_password
 
 from integrations.services import integration_create
-from opsknight.models import Role
-from tests.browser.conftest import until
+from tests.browser.conftest import person_who_signs_in, sign_in, until
 from tests.incidents.factories import make_service
-from tests.opsknight.factories import PASSWORD, OrganizationFactory, member
+from tests.opsknight.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def responder(org):
-    user = member(org, Role.RESPONDER)
-    user.password = make_password(PASSWORD, hasher="pbkdf2_sha256")  # the server's hasher
-    user.save(update_fields=["password"])
-    return user
-
-
-def sign_in(page, site: str, user) -> None:
-    page.goto(f"{site}/accounts/login/")
-    page.fill("input[name=login]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{site}/")
 
 
 def live(page) -> None:
@@ -59,7 +42,7 @@ def test_a_new_incident_and_an_acknowledgement_appear_live_in_both_browsers(
     chromium, site, screenshot
 ):
     org = OrganizationFactory()
-    alice, bob = responder(org), responder(org)
+    alice, bob = person_who_signs_in(org), person_who_signs_in(org)
     service = make_service(org, name="Checkout API")
     key = integration_create(service=service, kind="pagerduty", name="pd").key
 

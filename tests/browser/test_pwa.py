@@ -6,30 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.contrib.auth.hashers import make_password
 
-from tests.browser.conftest import until
-from tests.opsknight.factories import PASSWORD, OrganizationFactory, member
+from tests.browser.conftest import person_who_signs_in, sign_in, until
+from tests.opsknight.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def person():
-    user = member(OrganizationFactory())
-    # Hashed as the server (another process, production settings) can check it: the tests'
-    # own fast hasher is not among its hashers.
-    user.password = make_password(PASSWORD, hasher="pbkdf2_sha256")
-    user.save(update_fields=["password"])
-    return user
-
-
-def sign_in(page, site: str, user) -> None:
-    page.goto(f"{site}/accounts/login/")
-    page.fill("input[name=login]", user.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{site}/")
+    return person_who_signs_in(OrganizationFactory())
 
 
 def controlled(page) -> None:
