@@ -8,13 +8,16 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
+from escalation.auditor import audit
+from escalation.models import AuditFinding
 from incidents import services as incidents
 from incidents.models import IncidentEvent
 from notifications.models import OutboundDelivery, OutboundEvent, OutboundKind
 from notifications.outbound.services import POST_OUTBOUND, outbound_destination_create
 from opsknight.actors import Actor
-from tests.escalation.factories import queued
+from tests.escalation.factories import queued, take
 from tests.incidents.factories import make_service, trigger
 from tests.notifications.conftest import post_due_outbound
 
@@ -196,12 +199,6 @@ def test_services_of_another_organization_cannot_be_chosen(org, other_org):
 
 
 def test_the_auditor_requeues_a_post_whose_job_was_lost_and_only_that_one(org):
-    from django.utils import timezone
-
-    from escalation.auditor import audit
-    from escalation.models import AuditFinding
-    from tests.escalation.factories import take
-
     hook(org, "hook")
     incident = trigger(make_service(org))
     [job] = queued(POST_OUTBOUND)
