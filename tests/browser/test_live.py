@@ -79,6 +79,13 @@ def test_a_new_incident_and_an_acknowledgement_appear_live_in_both_browsers(
         assert "Rolled back the 14:02 deploy" in page.inner_text("main")
         page.goto(f"{site}/incidents/")
         screenshot(page, "incident-list")
+        for path in ("/incidents/", incident_url.removeprefix(site), "/notifications/profile/"):
+            page.set_viewport_size({"width": 375, "height": 800})
+            page.goto(f"{site}{path}")
+            widths = page.evaluate(
+                "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+            )
+            assert widths[0] <= widths[1], f"{path} scrolls sideways at 375 px: {widths}"
     finally:
         watching.close()
         acting.close()
